@@ -1,0 +1,3 @@
+"""briefbot: AI-infrastructure news briefings for Slack, Discord and the terminal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,60 @@
+"""``briefbot ingest`` and ``briefbot run``: fetch feeds and store what is new."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bot.cli.common import ProgressBar, open_app, print_json
+
+
+def register(commands: Any) -> None:
+    """Add the ``ingest`` and ``run`` commands."""
+    ingest = commands.add_parser(
+        "ingest",
+        help="fetch the feeds that are due and store new articles",
+        description="One ingest pass over the feeds that are due (or every enabled feed with --all).",
+    )
+    ingest.add_argument("--all", action="store_true", help="fetch every enabled feed, due or not")
+    ingest.add_argument("--json", action="store_true", help="print the pass's summary as one JSON object")
+    ingest.set_defaults(handler=_ingest)
+
+    run = commands.add_parser(
+        "run",
+        help="run the bot on its configured defaults",
+        description="Run one ingest pass and show what arrived (the scheduler and chat adapters come later).",
+    )
+    run.add_argument("--limit", type=int, default=10, help="how many of the newest articles to show")
+    run.set_defaults(handler=_run)
+
+
+def _summary(report: Any) -> str:
+    line = (
+        f"{report.feeds} feeds: {report.fetched} fetched, {report.not_modified} not modified, "
+        f"{report.failed} failed; {report.new_articles} new articles in {report.seconds:.1f} s"
+    )
+    return line
+
+
+async def _ingest(args: argparse.Namespace) -> int:
+    async with open_app() as app:
+        report = await app.service.ingest(all_feeds=args.all, progress=ProgressBar("ingest", not args.json))
+    if args.json:
+        print_json(report.as_json())
+    else:
+        for url, error in report.failures:
+            print(f"failed: {url}: {error}")
+        print(_summary(report))
+    return 1 if report.failed else 0
+
+
+async def _run(args: argparse.Namespace) -> int:
+    async with open_app() as app:
+        report = await app.service.ingest(progress=ProgressBar("ingest", True))
+        newest = app.store.recent_articles(max(0, args.limit))
+    for url, error in report.failures:
+        print(f"failed: {url}: {error}")
+    print(_summary(report))
+    for article in newest:
+        print(f"- {article.title}\n  {article.url or ''}")
+    return 0

@@ -1,0 +1,1 @@
+"""The domain of briefbot: models, policies and the service API; no SDK, HTTP or SQL."""

@@ -1,0 +1,54 @@
+"""Feed scheduling policy: when to fetch next, how to back off, when to give up."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.core.models import Feed, FeedStatus
+
+BACKOFF_BASE = timedelta(minutes=5)
+BACKOFF_CAP = timedelta(days=1)
+DISABLE_AFTER = timedelta(days=7)
+
+
+def record_success(feed: Feed, now: datetime) -> None:
+    """Mark a fetch that worked (200 or 304): clear errors, schedule the next regular fetch."""
+    feed.status = FeedStatus.OK
+    feed.last_fetch = now
+    feed.last_success = now
+    feed.error_count = 0
+    feed.failing_since = None
+    feed.last_error = None
+    feed.next_fetch = now + timedelta(seconds=feed.interval_seconds)
+
+
+def backoff_delay(error_count: int, retry_after: float | None = None) -> timedelta:
+    """Exponential backoff after ``error_count`` consecutive failures, capped at a day.
+
+    A server's Retry-After is honoured when it asks for longer.
+    """
+    delay: timedelta = BACKOFF_BASE * int(2 ** max(0, min(error_count - 1, 20)))
+    delay = min(delay, BACKOFF_CAP)
+    if retry_after is not None and retry_after > 0:
+        delay = max(delay, min(timedelta(seconds=retry_after), BACKOFF_CAP))
+    return delay
+
+
+def record_failure(feed: Feed, now: datetime, reason: str, retry_after: float | None = None) -> bool:
+    """Mark a failed fetch and schedule a retry; returns True when the feed is now disabled.
+
+    A feed that has failed continuously for seven days is disabled; the caller records
+    an event for admins.
+    """
+    feed.last_fetch = now
+    feed.error_count += 1
+    feed.last_error = reason
+    if feed.failing_since is None:
+        feed.failing_since = now
+    feed.next_fetch = now + backoff_delay(feed.error_count, retry_after)
+    if now - feed.failing_since >= DISABLE_AFTER:
+        feed.status = FeedStatus.DISABLED
+        feed.enabled = False
+        return True
+    feed.status = FeedStatus.FAILING
+    return False

@@ -1,0 +1,1 @@
+"""Fetching (httpx behind an SSRF guard) and parsing (feedparser, JSON Feed) of news feeds."""

@@ -1,0 +1,1 @@
+"""Wiring: builds the store, fetcher, parser and service from Settings."""

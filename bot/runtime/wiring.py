@@ -1,0 +1,70 @@
+"""Build every part of briefbot from Settings; tests pass stand-ins for any part."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from importlib import resources
+
+from bot.config import Settings
+from bot.core.service import Service
+from bot.ingest.fetch import HttpFetcher
+from bot.ingest.guard import check_url
+from bot.ingest.opml import parse_opml
+from bot.ingest.pipeline import Ingestor
+from bot.ingest.pool import ParserPool
+from bot.store import SqlStore, open_engine
+
+DEFAULT_FEEDS_LOADED = "default_feeds_loaded"
+
+
+class SystemClock:
+    """The real clock, in UTC."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    """Everything a command needs; ``close()`` releases processes and connections."""
+
+    settings: Settings
+    store: SqlStore
+    service: Service
+    fetcher: HttpFetcher
+    parser: ParserPool
+
+    async def aclose(self) -> None:
+        """Close network connections and worker processes."""
+        await self.fetcher.aclose()
+        self.parser.close()
+        self.store.engine.dispose()
+
+
+def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
+    """Open the database (migrating it) and wire the service."""
+    clock = clock or SystemClock()
+    engine = open_engine(settings.database_url)
+    store = SqlStore(engine, default_interval=settings.feed_interval)
+    fetcher = HttpFetcher(
+        allow_private=settings.allow_private_feeds,
+        max_bytes=settings.max_feed_bytes,
+        concurrency=settings.fetch_concurrency,
+        per_host=settings.fetch_per_host,
+    )
+    parser = ParserPool(settings.parse_workers)
+    ingestor = Ingestor(store, fetcher, parser, clock)
+    service = Service(store, ingestor, partial(check_url, allow_private=settings.allow_private_feeds), clock)
+    if settings.load_default_feeds and store.get_meta(DEFAULT_FEEDS_LOADED) is None:
+        load_default_feeds(service)
+        store.set_meta(DEFAULT_FEEDS_LOADED, clock.now().isoformat())
+    return App(settings=settings, store=store, service=service, fetcher=fetcher, parser=parser)
+
+
+def load_default_feeds(service: Service) -> int:
+    """Add briefbot's curated starting list of sources; returns how many were added."""
+    data = resources.files("bot.data").joinpath("default_feeds.opml").read_bytes()
+    return len(service.add_feeds(parse_opml(data)).added)

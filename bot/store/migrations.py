@@ -1,0 +1,50 @@
+"""Numbered schema migrations, applied in order at start.
+
+Each migration is a function of a connection inside a transaction. The applied
+versions are recorded in ``schema_version``; a database newer than this code is
+refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, func, insert, select
+
+from bot.errors import StoreError
+from bot.store import schema
+
+
+def _initial(conn: Connection) -> None:
+    tables = [schema.meta, schema.feeds, schema.articles, schema.feed_items, schema.events]
+    schema.metadata.create_all(conn, tables=tables)
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "feeds, articles, feed items, events, meta", _initial),
+]
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Apply every pending migration; returns the versions applied now."""
+    applied: list[int] = []
+    with engine.begin() as conn:
+        schema.metadata.create_all(conn, tables=[schema.schema_version])
+        current = conn.execute(select(func.max(schema.schema_version.c.version))).scalar() or 0
+        latest = MIGRATIONS[-1][0]
+        if current > latest:
+            raise StoreError(
+                f"the database is at schema version {current}, newer than this briefbot ({latest})"
+            )
+        for version, description, step in MIGRATIONS:
+            if version <= current:
+                continue
+            step(conn)
+            conn.execute(
+                insert(schema.schema_version).values(
+                    version=version, description=description, applied_at=datetime.now(UTC)
+                )
+            )
+            applied.append(version)
+    return applied
