@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.core.models import Article, Event, Feed, FetchResult, ParsedEntry, ParsedFeed
+from bot.core.models import Article, Event, Feed, FetchResult, ParsedEntry
 
 
 class Clock(Protocol):
@@ -42,6 +42,10 @@ class FeedStore(Protocol):
 
     def save_feed_state(self, feed: Feed) -> None:
         """Persist the fetch state fields of ``feed`` (status, validators, schedule, errors)."""
+        ...
+
+    def save_feed_states(self, batch: Sequence[Feed]) -> None:
+        """Persist the fetch state of many feeds in one transaction."""
         ...
 
     def change_feed_url(self, feed_id: int, new_url: str) -> bool:
@@ -93,11 +97,14 @@ class Fetcher(Protocol):
         ...
 
 
-class FeedParser(Protocol):
-    """Turns a fetched body into a ParsedFeed without blocking the event loop."""
+class BodyProcessor(Protocol):
+    """Parses a fetched feed body and stores its new entries, off the event loop."""
 
-    async def parse(self, body: bytes, url: str, headers: dict[str, str]) -> ParsedFeed:
-        """Parse ``body`` fetched from ``url``; raises ParseError."""
+    async def process(
+        self, feed: Feed, body: bytes, url: str, headers: dict[str, str], *, now: datetime, backfill: bool
+    ) -> int:
+        """Parse ``body`` and store its new entries together with ``feed``'s state, in one
+        transaction; returns how many articles are new. Raises ParseError."""
         ...
 
     def close(self) -> None:

@@ -5,6 +5,13 @@ the host and refuses private addresses at connect time; every redirect hop is ch
 with :func:`~bot.ingest.guard.check_url` before it is followed. Failures are raised as
 :class:`~bot.errors.FetchError` or :class:`~bot.errors.UnsafeURLError` with a one-line
 message.
+
+Layers, from the top: :class:`HttpFetcher` (redirects, limits, deadline, errors) builds
+``httpx.Request`` objects and reads ``httpx.Response`` objects (gzip decoding) through
+:class:`GuardedTransport`, an ``httpx.AsyncHTTPTransport`` whose pool is a
+:class:`KeepAlivePool` of h11-driven HTTP/1.1 connections opened by the guarded backend.
+The pool and connection replace httpcore's own because, measured on 304s, those cost
+more than everything else put together (see the class docstrings).
 """
 
 from __future__ import annotations
@@ -65,7 +72,7 @@ class _Connection:
         origin = request.url.origin
         host = origin.host.decode("ascii")
         timeout = request.extensions.get("timeout", {}).get("connect")
-        stream = await backend.connect_tcp(host, origin.port or 443, timeout=timeout)
+        stream = await backend.connect_tcp(host, origin.port, timeout=timeout)
         if origin.scheme == b"https":
             sni = request.extensions.get("sni_hostname") or host
             try:
@@ -78,13 +85,7 @@ class _Connection:
     async def send(self, request: httpcore.Request) -> httpcore.Response:
         """Send ``request`` and read the response head; the body is read from the result."""
         timeouts = request.extensions.get("timeout", {})
-        head = h11.Request(method=request.method, target=request.url.target, headers=request.headers)
-        data = self._h11.send(head) or b""
-        if isinstance(request.stream, AsyncIterable):
-            async for chunk in request.stream:
-                if chunk:
-                    data += self._h11.send(h11.Data(data=chunk)) or b""
-        await self.stream.write(data + (self._h11.send(h11.EndOfMessage()) or b""), timeouts.get("write"))
+        await self.stream.write(await self._encode(request), timeouts.get("write"))
         read_timeout = timeouts.get("read")
         event = await self._next_event(read_timeout)
         while isinstance(event, h11.InformationalResponse):
@@ -93,6 +94,19 @@ class _Connection:
             raise httpcore.RemoteProtocolError(f"unexpected {type(event).__name__} instead of a response")
         extensions = {"http_version": b"HTTP/" + event.http_version, "reason_phrase": event.reason}
         return httpcore.Response(event.status_code, headers=event.headers, extensions=extensions)
+
+    async def _encode(self, request: httpcore.Request) -> bytes:
+        """The request as bytes on the wire; an invalid one (say, a newline in a header) raises."""
+        try:
+            head = h11.Request(method=request.method, target=request.url.target, headers=request.headers)
+            data = self._h11.send(head) or b""
+            if isinstance(request.stream, AsyncIterable):
+                async for chunk in request.stream:
+                    if chunk:
+                        data += self._h11.send(h11.Data(data=chunk)) or b""
+            return data + (self._h11.send(h11.EndOfMessage()) or b"")
+        except h11.LocalProtocolError as exc:
+            raise httpcore.LocalProtocolError(str(exc)) from exc
 
     async def body(self, timeout: float | None) -> AsyncGenerator[bytes, None]:
         """The response body as it arrives."""
@@ -134,20 +148,24 @@ class _Connection:
         await self.stream.aclose()
 
 
-_OriginKey = tuple[bytes, bytes, int | None]
+_OriginKey = tuple[bytes, bytes, int]
 
 
 class KeepAlivePool(httpcore.AsyncConnectionPool):
-    """An HTTP/1.1 connection pool with O(1) checkout, for many short requests.
+    """An HTTP/1.1 connection pool (of :class:`_Connection`) with O(1) checkout.
 
     httpcore's own pool re-examines every pooled connection, quadratically, each time a
     request starts or ends; with dozens of kept-alive connections that dominated the
     cost of a 304. This pool keeps idle connections in a list per origin and reuses the
-    most recent one that is still healthy. It does not queue: the caller bounds
-    concurrency (HttpFetcher's semaphores do), and at most ``max_idle`` connections are
-    kept idle. A request that fails on a reused connection before any answer (the
-    server closed it while idle) is retried once on a new connection.
+    most recent one that is still healthy, and opens new connections to an origin a
+    few at a time. Otherwise it does not queue: the caller bounds concurrency
+    (HttpFetcher's semaphores do), and at most ``max_idle`` connections are kept idle.
+    A request that fails on a reused connection before any answer (the server closed
+    it while idle) is retried once on a new connection.
     """
+
+    OPENING_PER_ORIGIN = 4  # fits even the default listen backlog (5) of Python's socketserver
+    OPENING_GRACE = 0.5  # seconds after which a slow first answer no longer holds up new connections
 
     def __init__(
         self, *, network_backend: httpcore.AsyncNetworkBackend, max_idle: int, keepalive_expiry: float = 5.0
@@ -160,6 +178,7 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         self._max_idle = max_idle
         self._keepalive = keepalive_expiry
         self._idle: dict[_OriginKey, list[_Connection]] = {}
+        self._opening: dict[_OriginKey, asyncio.Semaphore] = {}
         self._idle_count = 0
         self._is_closed = False
         self._tls: ssl.SSLContext | None = None
@@ -169,13 +188,30 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         origin = request.url.origin
         key = (origin.scheme, origin.host, origin.port)
         connection = await self._checkout(key)
-        if connection is not None:
-            try:
-                return await self._send(connection, key, request)
-            except (httpcore.RemoteProtocolError, httpcore.ReadError, httpcore.WriteError):
-                pass  # the server dropped the idle connection; try once on a fresh one
+        if connection is None:
+            async with _OpeningSlot(self._opening_semaphore(key), self.OPENING_GRACE):
+                connection = await self._checkout(key)  # one may have come back meanwhile
+                if connection is None:
+                    connection = await _Connection.open(self._network_backend, request, self._tls_context)
+                    return await self._send(connection, key, request)
+        try:
+            return await self._send(connection, key, request)
+        except (httpcore.RemoteProtocolError, httpcore.ReadError, httpcore.WriteError):
+            pass  # the server dropped the idle connection; try once on a fresh one
         connection = await _Connection.open(self._network_backend, request, self._tls_context)
         return await self._send(connection, key, request)
+
+    def _opening_semaphore(self, key: _OriginKey) -> asyncio.Semaphore:
+        """Limits the connections to one origin that are new and have not answered yet.
+
+        New connections ramp up a few at a time instead of in one burst: a small server
+        whose accept queue overflows drops the handshake silently, and the requests
+        sent on those connections then stall for many seconds of TCP retransmission.
+        """
+        slot = self._opening.get(key)
+        if slot is None:
+            slot = self._opening[key] = asyncio.Semaphore(self.OPENING_PER_ORIGIN)
+        return slot
 
     async def _send(
         self, connection: _Connection, key: _OriginKey, request: httpcore.Request
@@ -193,6 +229,7 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         """httpx's verifying context (certifi, or SSL_CERT_FILE/SSL_CERT_DIR), made on first use."""
         if self._tls is None:
             self._tls = httpx.create_ssl_context()
+            self._tls.set_alpn_protocols(["http/1.1"])
         return self._tls
 
     async def _checkout(self, key: _OriginKey) -> _Connection | None:
@@ -243,6 +280,31 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         for connections in idle.values():
             for connection in connections:
                 await connection.aclose()
+
+
+class _OpeningSlot:
+    """One of an origin's slots for opening a connection, held until the answer or ``grace``."""
+
+    def __init__(self, semaphore: asyncio.Semaphore, grace: float) -> None:
+        self._semaphore = semaphore
+        self._grace = grace
+        self._timer: asyncio.TimerHandle | None = None
+        self._held = False
+
+    async def __aenter__(self) -> None:
+        await self._semaphore.acquire()
+        self._held = True
+        self._timer = asyncio.get_running_loop().call_later(self._grace, self._release)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._release()
+
+    def _release(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore.release()
 
 
 class _ResponseBody:
@@ -360,8 +422,9 @@ class HttpFetcher:
         self.user_agent = user_agent
         self._backend = GuardedBackend(allow_private=allow_private, resolver=resolver, inner=network_backend)
         self._headers = {"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip"}
-        # Read/write timeouts only back up the hard deadline kept with asyncio.timeout_at.
-        self._extensions = {"timeout": httpx.Timeout(total_timeout, connect=connect_timeout).as_dict()}
+        # Only connecting has its own timeout; everything else runs under the fetch's hard
+        # deadline (asyncio.timeout_at), so no timer is armed for each read and write.
+        self._extensions = {"timeout": httpx.Timeout(None, connect=connect_timeout).as_dict()}
         self._state: _LoopState | None = None
 
     async def __aenter__(self) -> HttpFetcher:

@@ -13,7 +13,8 @@ from bot.ingest.fetch import HttpFetcher
 from bot.ingest.guard import check_url
 from bot.ingest.opml import parse_opml
 from bot.ingest.pipeline import Ingestor
-from bot.ingest.pool import ParserPool
+from bot.ingest.process import InlineProcessor
+from bot.runtime.workers import PoolProcessor
 from bot.store import SqlStore, open_engine
 
 DEFAULT_FEEDS_LOADED = "default_feeds_loaded"
@@ -35,12 +36,12 @@ class App:
     store: SqlStore
     service: Service
     fetcher: HttpFetcher
-    parser: ParserPool
+    processor: InlineProcessor | PoolProcessor
 
     async def aclose(self) -> None:
         """Close network connections and worker processes."""
         await self.fetcher.aclose()
-        self.parser.close()
+        self.processor.close()
         self.store.engine.dispose()
 
 
@@ -55,13 +56,17 @@ def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
         concurrency=settings.fetch_concurrency,
         per_host=settings.fetch_per_host,
     )
-    parser = ParserPool(settings.parse_workers)
-    ingestor = Ingestor(store, fetcher, parser, clock)
+    processor: InlineProcessor | PoolProcessor = (
+        PoolProcessor(settings.database_url, settings.parse_workers)
+        if settings.parse_workers > 1
+        else InlineProcessor(store)
+    )
+    ingestor = Ingestor(store, fetcher, processor, clock)
     service = Service(store, ingestor, partial(check_url, allow_private=settings.allow_private_feeds), clock)
     if settings.load_default_feeds and store.get_meta(DEFAULT_FEEDS_LOADED) is None:
         load_default_feeds(service)
         store.set_meta(DEFAULT_FEEDS_LOADED, clock.now().isoformat())
-    return App(settings=settings, store=store, service=service, fetcher=fetcher, parser=parser)
+    return App(settings=settings, store=store, service=service, fetcher=fetcher, processor=processor)
 
 
 def load_default_feeds(service: Service) -> int:

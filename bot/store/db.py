@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,22 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from bot.errors import StoreError
 from bot.store.migrations import migrate
+
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child, drop the parent's pooled connections without closing them.
+
+    Closing them would end the parent's PostgreSQL sessions (the socket is shared) or
+    touch its SQLite handles; the child opens connections of its own when it needs them.
+    """
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -35,6 +53,7 @@ def open_engine(url: str, *, run_migrations: bool = True) -> Engine:
             engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
         if run_migrations:
             migrate(engine)
+        _engines.add(engine)
         return engine
     except StoreError:
         raise

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.models import Article, Event, Feed, FeedStatus, ParsedEntry
@@ -150,6 +150,15 @@ class SqlStore:
         with self.engine.begin() as conn:
             conn.execute(update(feeds).where(feeds.c.id == feed.id).values(**_state(feed)))
 
+    def save_feed_states(self, batch: Sequence[Feed]) -> None:
+        """Persist the fetch state of many feeds in one transaction (one executemany)."""
+        if not batch:
+            return
+        rows = [{"_id": feed.id, **_state(feed)} for feed in batch]
+        stmt = update(feeds).where(feeds.c.id == bindparam("_id"))
+        with self.engine.begin() as conn:
+            conn.execute(stmt, rows)
+
     def change_feed_url(self, feed_id: int, new_url: str) -> bool:
         """Point a feed at a new URL after a permanent redirect; False if another feed has it."""
         try:
@@ -173,6 +182,16 @@ class SqlStore:
         unique: dict[str, ParsedEntry] = {}
         for entry in entries:
             unique.setdefault(entry.item_id, entry)
+        for attempt in range(3):
+            try:
+                return self._store_new(feed, unique, now=now, backfill=backfill)
+            except IntegrityError:
+                # Another worker stored one of these URLs first; now it is known: retry.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _store_new(self, feed: Feed, unique: dict[str, ParsedEntry], *, now: datetime, backfill: bool) -> int:
         with self.engine.begin() as conn:
             seen_query = select(feed_items.c.item_id).where(feed_items.c.feed_id == feed.id)
             seen = {row[0] for row in _select_in(conn, seen_query, feed_items.c.item_id, list(unique))}

@@ -351,6 +351,13 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(None) is None
 
 
+def test_invalid_validator_is_a_one_line_error(feed_server: FeedServer) -> None:
+    feed_server.feed("/rss", RSS)
+    error = fetch_error(feed_server.url("/rss"), etag='"abc"\r\nX-Injected: 1')
+    assert str(error).startswith(f"request to {feed_server.url('/rss')} failed:")
+    assert feed_server.requests == []
+
+
 # -- network failures ----------------------------------------------------------------------
 
 
@@ -572,6 +579,38 @@ def test_connection_closed_by_the_server_while_idle_is_replaced(feed_server: Fee
 
     assert [r.body for r in asyncio.run(go())] == [RSS] * 3
     assert feed_server.connections == 3
+
+
+def test_a_burst_to_one_host_opens_connections_a_few_at_a_time(feed_server: FeedServer) -> None:
+    feed_server.slow("/slow", RSS, delay=0.3)
+
+    async def go() -> list[FetchResult]:
+        async with HttpFetcher(**TEST_OPTIONS, per_host=16) as fetcher:
+            return await asyncio.gather(*(fetcher.fetch(feed_server.url("/slow")) for _ in range(16)))
+
+    assert [r.status for r in asyncio.run(go())] == [200] * 16
+    # 4 new connections, then (once those answer) reuse plus 4 more, and so on.
+    assert feed_server.connections <= 8
+    assert feed_server.max_concurrent <= 8
+
+
+def test_slow_first_answers_do_not_hold_up_other_feeds_on_the_host(feed_server: FeedServer) -> None:
+    feed_server.hang("/hang", seconds=30)
+    feed_server.feed("/rss", RSS)
+
+    async def go() -> float:
+        async with HttpFetcher(**{**TEST_OPTIONS, "total_timeout": 4.0}) as fetcher:
+            hanging = [asyncio.create_task(fetcher.fetch(feed_server.url("/hang"))) for _ in range(4)]
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            assert (await fetcher.fetch(feed_server.url("/rss"))).body == RSS
+            waited = time.monotonic() - started
+            for task in hanging:
+                task.cancel()
+            await asyncio.gather(*hanging, return_exceptions=True)
+            return waited
+
+    assert asyncio.run(go()) < 2.0  # the opening grace (0.5 s), not the 4 s deadline
 
 
 def test_many_304s_share_a_few_connections(feed_server: FeedServer) -> None:

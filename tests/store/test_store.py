@@ -98,3 +98,18 @@ def test_sqlite_runs_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-d
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+def test_many_feed_states_saved_in_one_batch(store: SqlStore) -> None:
+    added = [
+        store.add_feed(f"https://f{i}.example/feed", topic=None, title=None, now=NOW)[0] for i in range(3)
+    ]
+    for i, feed in enumerate(added):
+        feed.status = FeedStatus.OK
+        feed.etag = f'"e{i}"'
+        feed.next_fetch = NOW + timedelta(minutes=i + 1)
+    store.save_feed_states(added)
+    loaded = {f.url: f for f in store.list_feeds()}
+    assert [loaded[f.url].etag for f in added] == ['"e0"', '"e1"', '"e2"']
+    assert loaded[added[2].url].next_fetch == NOW + timedelta(minutes=3)
+    assert all(f.status is FeedStatus.OK for f in loaded.values())
