@@ -86,6 +86,10 @@ class Ingestor:
         except FeedError as exc:
             self._fail(feed, report, str(exc), None)
             return
+        except Exception as exc:  # a parser or worker crash on one feed must not end the pass
+            first_line = (str(exc).splitlines() or [""])[0][:200]
+            self._fail(feed, report, f"could not process the feed: {type(exc).__name__}: {first_line}", None)
+            return
         report.fetched += 1
         report.new_articles += new
 

@@ -12,6 +12,7 @@ import asyncio
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 
 from bot.core.models import Feed
@@ -61,9 +62,18 @@ class PoolProcessor:
     ) -> int:
         """Parse and store in a worker; see :func:`bot.ingest.process.ingest_body`."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool(), _process_in_worker, feed, body, url, headers, now, backfill
-        )
+        pool = self._pool()
+        try:
+            return await loop.run_in_executor(
+                pool, _process_in_worker, feed, body, url, headers, now, backfill
+            )
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): start a fresh pool and try once more.
+            if self._executor is pool:
+                self._executor = None
+            return await loop.run_in_executor(
+                self._pool(), _process_in_worker, feed, body, url, headers, now, backfill
+            )
 
     def close(self) -> None:
         """Stop the workers."""
