@@ -582,7 +582,7 @@ def test_connection_closed_by_the_server_while_idle_is_replaced(feed_server: Fee
 
 
 def test_a_burst_to_one_host_opens_connections_a_few_at_a_time(feed_server: FeedServer) -> None:
-    feed_server.slow("/slow", RSS, delay=0.3)
+    feed_server.slow("/slow", RSS, delay=0.1)  # well inside the 0.5 s opening grace, even on a loaded machine
 
     async def go() -> list[FetchResult]:
         async with HttpFetcher(**TEST_OPTIONS, per_host=16) as fetcher:
