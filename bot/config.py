@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -123,7 +123,7 @@ class Settings:
         settings = cls(**{k: v for k, v in values.items() if v is not None})
         if not settings.database_url:
             url = f"sqlite:///{settings.data_dir / 'briefbot.db'}"
-            settings = _replace(settings, database_url=url)
+            settings = replace(settings, database_url=url)
         return settings
 
     @property
@@ -135,12 +135,6 @@ class Settings:
     def llm_configured(self) -> bool:
         """True when an OpenAI-compatible endpoint can be called."""
         return bool(self.openai_api_key or self.openai_base_url)
-
-
-def _replace(settings: Settings, **changes: Any) -> Settings:
-    from dataclasses import replace
-
-    return replace(settings, **changes)
 
 
 def _read_toml(config_file: Path | None, env: Mapping[str, str]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from bot.core.models import Feed
 from bot.core.service import FeedSpec
@@ -48,7 +48,7 @@ def export_opml(feeds: Iterable[Feed], title: str = "briefbot feeds") -> str:
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<opml version="2.0">',
-        f"  <head><title>{_text(title)}</title></head>",
+        f"  <head><title>{escape(title)}</title></head>",
         "  <body>",
     ]
     for feed in feeds:
@@ -62,7 +62,3 @@ def export_opml(feeds: Iterable[Feed], title: str = "briefbot feeds") -> str:
         lines.append(f"    <outline {' '.join(attrs)}/>")
     lines += ["  </body>", "</opml>", ""]
     return "\n".join(lines)
-
-
-def _text(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -12,8 +12,6 @@ from bot.core.extract import (
     Gazetteer,
     Money,
     Taxonomy,
-    default_gazetteer,
-    default_taxonomy,
     extract,
     find_money,
     find_power,
@@ -23,16 +21,6 @@ from bot.core.extract import (
 )
 from bot.errors import ConfigError
 from tests.support.corpus import corpus_dir
-
-
-@pytest.fixture(scope="module")
-def taxonomy() -> Taxonomy:
-    return default_taxonomy()
-
-
-@pytest.fixture(scope="module")
-def gazetteer() -> Gazetteer:
-    return default_gazetteer()
 
 
 def run(text: str, taxonomy: Taxonomy, gazetteer: Gazetteer, title: str = "") -> Extraction:

@@ -8,19 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.core.evaluate import bcubed, pairwise_scores
-from bot.core.extract import Gazetteer, Taxonomy, default_gazetteer, default_taxonomy, extract
+from bot.core.extract import Gazetteer, Taxonomy, extract
 from bot.core.stories import ClusterInput, StoryClusterer
 from tests.support.corpus import corpus_dir
-
-
-@pytest.fixture(scope="module")
-def taxonomy() -> Taxonomy:
-    return default_taxonomy()
-
-
-@pytest.fixture(scope="module")
-def gazetteer() -> Gazetteer:
-    return default_gazetteer()
 
 
 def item(
