@@ -77,6 +77,16 @@ def _as_database_url(name: str, raw: object) -> str | None:
     return text
 
 
+def _as_file(name: str, raw: object) -> Path | None:
+    text = _as_str(name, raw)
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{name} names {text!r}, which is not a readable file")
+    return path
+
+
 def _as_list(name: str, raw: object) -> list[str]:
     if isinstance(raw, list):
         return [str(x).strip() for x in raw if str(x).strip()]
@@ -98,6 +108,8 @@ class Settings:
     parse_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     http_port: int | None = None
     admins: list[str] = field(default_factory=list)
+    taxonomy_file: Path | None = None  # extends bot/data/taxonomy.toml
+    gazetteer_file: Path | None = None  # extends bot/data/gazetteer.toml
     slack_bot_token: str | None = None
     slack_app_token: str | None = None
     slack_signing_secret: str | None = None
@@ -178,6 +190,8 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "parse_workers": _as_positive_int,
     "http_port": _as_port,
     "admins": _as_list,
+    "taxonomy_file": _as_file,
+    "gazetteer_file": _as_file,
     "slack_bot_token": _as_str,
     "slack_app_token": _as_str,
     "slack_signing_secret": _as_str,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from bot import __version__
 from bot.cli import feeds as feeds_cmd
 from bot.cli import ingest as ingest_cmd
+from bot.cli import stories as stories_cmd
 from bot.errors import BriefbotError
 
 EXIT_ERROR = 1
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     feeds_cmd.register(commands)
     ingest_cmd.register(commands)
+    stories_cmd.register(commands)
     return parser
 
 

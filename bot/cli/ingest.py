@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from bot.cli.common import ProgressBar, open_app, print_json
+from bot.cli.stories import analysis_line
 
 
 def register(commands: Any) -> None:
@@ -17,14 +18,18 @@ def register(commands: Any) -> None:
     )
     ingest.add_argument("--all", action="store_true", help="fetch every enabled feed, due or not")
     ingest.add_argument("--json", action="store_true", help="print the pass's summary as one JSON object")
+    ingest.add_argument(
+        "--no-analyze", action="store_true", help="store articles only; do not group them into stories now"
+    )
     ingest.set_defaults(handler=_ingest)
 
     run = commands.add_parser(
         "run",
         help="run the bot on its configured defaults",
-        description="Run one ingest pass and show what arrived (the scheduler and chat adapters come later).",
+        description="Run one ingest pass, group what arrived into stories and show the top ones "
+        "(the scheduler and chat adapters come later).",
     )
-    run.add_argument("--limit", type=int, default=10, help="how many of the newest articles to show")
+    run.add_argument("--limit", type=int, default=10, help="how many of the top stories to show")
     run.set_defaults(handler=_run)
 
 
@@ -39,22 +44,31 @@ def _summary(report: Any) -> str:
 async def _ingest(args: argparse.Namespace) -> int:
     async with open_app() as app:
         report = await app.service.ingest(all_feeds=args.all, progress=ProgressBar("ingest", not args.json))
+        analysis = (
+            None if args.no_analyze else app.service.analyze(progress=ProgressBar("analyze", not args.json))
+        )
     if args.json:
-        print_json(report.as_json())
+        print_json(report.as_json() | ({"analysis": analysis.as_json()} if analysis else {}))
     else:
         for url, error in report.failures:
             print(f"failed: {url}: {error}")
         print(_summary(report))
+        if analysis:
+            print(analysis_line(analysis))
     return 1 if report.failed else 0
 
 
 async def _run(args: argparse.Namespace) -> int:
     async with open_app() as app:
         report = await app.service.ingest(progress=ProgressBar("ingest", True))
-        newest = app.store.recent_articles(max(0, args.limit))
+        analysis = app.service.analyze(progress=ProgressBar("analyze", True))
+        top = app.service.stories(since=None, limit=max(0, args.limit)) if args.limit else []
     for url, error in report.failures:
         print(f"failed: {url}: {error}")
     print(_summary(report))
-    for article in newest:
-        print(f"- {article.title}\n  {article.url or ''}")
+    print(analysis_line(analysis))
+    for ranked in top:
+        story = ranked.story
+        outlets = ", ".join(dict.fromkeys(s.outlet for s in story.sources))
+        print(f"- {story.headline}\n  {len(story.sources)} sources: {outlets}")
     return 0

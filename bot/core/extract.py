@@ -22,6 +22,7 @@ import math
 import os
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -94,6 +95,24 @@ class _Matcher:
             if name is not None:
                 found.append((m.start(), name))
         return found
+
+    def find_spans(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, canonical name) of every mention, in order."""
+        found: list[tuple[int, int, str]] = []
+        for m in self.pattern.finditer(text):
+            key = _key(m.group(1))
+            name = self.exact.get(key) or self.folded.get(key.casefold())
+            if name is not None:
+                found.append((m.start(), m.end(), name))
+        return found
+
+    def lookup(self, text: str) -> str | None:
+        """The canonical name for a whole alias typed by a user ("aws" -> "Amazon"), or None."""
+        key = _key(text.strip())
+        if not key:
+            return None
+        folded = {k.casefold(): v for k, v in self.exact.items()}
+        return self.exact.get(key) or self.folded.get(key.casefold()) or folded.get(key.casefold())
 
 
 @dataclass(frozen=True)
@@ -245,7 +264,10 @@ def _key(text: str) -> str:
 
 def load_taxonomy(source: Source) -> Taxonomy:
     """Read a taxonomy from a path or from TOML text (see ``bot/data/taxonomy.toml``)."""
-    data = _read_toml(source, "taxonomy")
+    return _taxonomy_from(_read_toml(source, "taxonomy"))
+
+
+def _taxonomy_from(data: dict[str, object]) -> Taxonomy:
     raw = data.get("topics")
     if not isinstance(raw, dict) or not raw:
         raise ConfigError("taxonomy needs at least one [topics.<name>] table")
@@ -296,7 +318,10 @@ def _opt_str(value: object, where: str) -> str | None:
 
 def load_gazetteer(source: Source) -> Gazetteer:
     """Read a gazetteer from a path or from TOML text (see ``bot/data/gazetteer.toml``)."""
-    data = _read_toml(source, "gazetteer")
+    return _gazetteer_from(_read_toml(source, "gazetteer"))
+
+
+def _gazetteer_from(data: dict[str, object]) -> Gazetteer:
     raw_companies = data.get("company", [])
     raw_chips = data.get("chip", [])
     if not isinstance(raw_companies, list) or not isinstance(raw_chips, list):
@@ -361,6 +386,41 @@ def default_taxonomy() -> Taxonomy:
 def default_gazetteer() -> Gazetteer:
     """The gazetteer shipped in ``bot/data/gazetteer.toml``."""
     return load_gazetteer(_data_text("gazetteer.toml"))
+
+
+def extended_taxonomy(source: Source | None) -> Taxonomy:
+    """The shipped taxonomy extended by a user's file: its topics are added, and a topic
+    with a shipped topic's name replaces it. ``None`` gives the shipped taxonomy."""
+    if source is None:
+        return default_taxonomy()
+    base = _read_toml(_data_text("taxonomy.toml"), "taxonomy")
+    extra = _read_toml(source, "taxonomy")
+    topics = dict(base.get("topics", {}))  # type: ignore[call-overload]
+    extra_topics = extra.get("topics")
+    if not isinstance(extra_topics, dict):
+        raise ConfigError("the taxonomy file needs at least one [topics.<name>] table")
+    topics.update(extra_topics)
+    return _taxonomy_from({"topics": topics})
+
+
+def extended_gazetteer(source: Source | None) -> Gazetteer:
+    """The shipped gazetteer extended by a user's file: its [[company]] and [[chip]] entries
+    are added, and an entry with a shipped entry's name replaces it."""
+    if source is None:
+        return default_gazetteer()
+    base = _read_toml(_data_text("gazetteer.toml"), "gazetteer")
+    extra = _read_toml(source, "gazetteer")
+    merged: dict[str, object] = {}
+    for key in ("company", "chip"):
+        entries: dict[str, object] = {}
+        for part in (base.get(key, []), extra.get(key, [])):
+            if not isinstance(part, list):
+                raise ConfigError(f"gazetteer [[{key}]] must be an array of tables")
+            for i, body in enumerate(part):
+                name = body.get("name") if isinstance(body, dict) else None
+                entries[str(name) if name else f"#{key}{i}"] = body
+        merged[key] = list(entries.values())
+    return _gazetteer_from(merged)
 
 
 # ---- money and power -------------------------------------------------------------------
@@ -642,7 +702,7 @@ _ACQUISITION = re.compile(
 )
 _INVESTMENT = re.compile(
     r"\b(?:invest(?:s|ed|ing|ment|ments|or|ors)?|stakes?|funding|funds|backs|backed|backing|"
-    r"pledg(?:e|es|ed)|warrants?|equity)\b",
+    r"pledg(?:e|es|ed)|warrants?|equity|pour(?:s|ed|ing)?)\b",
     re.I,
 )
 _SUPPLY_VERB = re.compile(
@@ -694,10 +754,102 @@ def _main_amount(money: list[Money]) -> Money | None:
     return money[0] if money else None
 
 
+_EACH_AMOUNT = re.compile(
+    r"\b(?:billion|million|bn|[bm])\s+and\s+(?:[A-Z][\w.&-]*\s+){1,3}(?:up\s+to\s+|as\s+much\s+as\s+)?(?:US)?\$"
+)
+
+
+def _joint_amount(sentence: str, money: list[Money]) -> Money | None:
+    """The total of a joint investment stated investor by investor: "A and B will invest up
+    to $10 billion and $5 billion respectively", "A will invest $10 billion and B $5 billion"."""
+    dollars = [m for m in money if m.usd is not None]
+    if len(dollars) < 2 or not (re.search(r"\brespectively\b", sentence) or _EACH_AMOUNT.search(sentence)):
+        return None
+    total = sum((m.usd_high or m.usd or 0.0) for m in dollars)
+    scale, unit = (1e9, "billion") if total >= 1e9 else (1e6, "million")
+    return Money(total, f"${total / scale:g} {unit}", dollars[0].qualifier, "USD")
+
+
 def _in_span(items: list[tuple[int, _T]], start: int, end: int) -> list[_T]:
     lo = bisect.bisect_left(items, start, key=lambda it: it[0])
     hi = bisect.bisect_left(items, end, key=lambda it: it[0])
     return [item for _, item in items[lo:hi]]
+
+
+# A company named only as someone's rival ("OpenAI rival Anthropic", "a competitor to
+# OpenAI", "founded by former OpenAI staff") or as the maker of a product ("Nvidia GPUs",
+# "NVIDIA GB200") is not a party to the deal the sentence reports.
+_RIVAL_AFTER = re.compile(r"^(?:['’]s)?[\s-]*(?:backed\s+)?(?:rivals?|competitors?|challengers?)\b", re.I)
+_RIVAL_BEFORE = re.compile(
+    r"(?:\b(?:rivals?|competitors?|challengers?)\s+(?:to|of|like|such\s+as|including)|\bformer|\bex-|"
+    r"\bbacking\s+rival)\s*$",
+    re.I,
+)
+_BACKED_AFTER = re.compile(r"^-backed\b", re.I)
+_PRODUCT_AFTER = re.compile(
+    r"^(?:['’]s)?\s*(?:-?(?:powered|based)\b|(?:gpus?|chips?|accelerators?|processors?|superchips?|"
+    r"hardware|servers?|systems)\b)",
+    re.I,
+)
+_SUBJECT_GLUE = re.compile(
+    r"^(?:\s*(?:corp|corporation|inc|co|ltd|plc|llc)\.?)?\s*(?:,\s*(?:and\s+)?|and\s+|&\s*)$", re.I
+)
+_INVEST_VERB = re.compile(
+    r"\b(?:invest(?:s|ed|ing|ment|ments)?|stakes?|pour(?:s|ed|ing)?|fund(?:s|ed|ing)?|back(?:s|ed|ing))\b",
+    re.I,
+)
+
+
+def _incidental(sentence: str, start: int, end: int, chip_starts: set[int], kind: DealKind) -> bool:
+    after = sentence[end : end + 40]
+    before = sentence[max(0, start - 40) : start]
+    if _RIVAL_AFTER.match(after) or _RIVAL_BEFORE.search(before) or _BACKED_AFTER.match(after):
+        return True
+    if kind == "investment":
+        return False
+    gap = len(after) - len(after.lstrip(" '’s"))
+    return bool(_PRODUCT_AFTER.match(after)) or any(end <= c <= end + max(gap, 1) for c in chip_starts)
+
+
+def _deal_parties(sentence: str, kind: DealKind, gazetteer: Gazetteer) -> tuple[str, ...]:
+    """The parties of the deal a sentence reports, in order (investors first for investments).
+
+    Companies named only as rivals or as the makers of a product are left out when at
+    least two parties remain. For investments, "A and B invest ... in C" and "C raised
+    ... from A" are read structurally; otherwise every remaining company is a party.
+    """
+    spans = gazetteer.company_matcher.find_spans(sentence)
+    chip_starts = {s for s, _, _ in gazetteer.chip_matcher.find_spans(sentence)}
+    kept = [sp for sp in spans if not _incidental(sentence, sp[0], sp[1], chip_starts, kind)]
+    if len({n for _, _, n in kept}) < 2:
+        kept = spans
+    if kind == "investment":
+        structured = _investment_parties(sentence, kept)
+        if structured:
+            return structured
+    return tuple(dict.fromkeys(n for _, _, n in kept))
+
+
+def _investment_parties(sentence: str, spans: list[tuple[int, int, str]]) -> tuple[str, ...] | None:
+    for verb in _INVEST_VERB.finditer(sentence):
+        before = [sp for sp in spans if sp[1] <= verb.start()]
+        after = [sp for sp in spans if sp[0] >= verb.end()]
+        if not before or not after:
+            continue
+        # the subject: the last company before the verb and those joined to it by "and" / ","
+        group = [before[-1]]
+        for sp in reversed(before[:-1]):
+            if not _SUBJECT_GLUE.match(sentence[sp[1] : group[-1][0]]):
+                break
+            group.append(sp)
+        subject = [n for _, _, n in reversed(group)]
+        for sp in after:
+            gap = sentence[verb.end() : sp[0]]
+            if re.search(r"\b(?:in|into)\b", gap, re.I):
+                return tuple(dict.fromkeys([*subject, sp[2]]))
+            if re.search(r"\bfrom\b", gap, re.I):
+                return tuple(dict.fromkeys([sp[2], *subject]))
+    return None
 
 
 def find_deals(
@@ -721,10 +873,20 @@ def find_deals(
         if len(parties) < 2:
             continue
         sentence = text[start:end]
-        kind = _deal_kind(sentence, bool(_in_span(chips, start, end)))
+        sentence_chips = _in_span(chips, start, end)
+        kind = _deal_kind(sentence, bool(sentence_chips))
         if kind is None:
             continue
-        amount = _main_amount(_in_span(money, start, end))
+        parties = _deal_parties(sentence, kind, gazetteer)
+        if len(parties) < 2:
+            continue
+        if kind == "supply":
+            # the supplier first: the vendor of a chip the sentence names
+            vendors = {gazetteer.chip(c).vendor for c in sentence_chips}
+            parties = tuple(sorted(parties, key=lambda p: p not in vendors))
+        sentence_money = _in_span(money, start, end)
+        amount = _joint_amount(sentence, sentence_money) if kind == "investment" else None
+        amount = amount or _main_amount(sentence_money)
         key = (frozenset(parties), kind)
         seen = deals.get(key)
         if seen is None:
@@ -737,11 +899,32 @@ def find_deals(
 # ---- the whole article -----------------------------------------------------------------
 
 
-def find_topics(text: str, taxonomy: Taxonomy) -> frozenset[str]:
-    topics: set[str] = set()
+def find_topics(text: str, taxonomy: Taxonomy, *, title: str = "") -> frozenset[str]:
+    """The topics an article is about: a topic term in the title, or at least two distinct
+    terms of the topic in the text, or one term twice. A single passing mention
+    ("our data centers") does not make a topic."""
+    hits: dict[str, Counter[str]] = {}
     for m in taxonomy.pattern.finditer(text):
-        topics |= taxonomy.term_topics.get(_key(m.group(1)).lower(), frozenset())
+        term = _key(m.group(1)).lower()
+        for topic in taxonomy.term_topics.get(term, frozenset()):
+            hits.setdefault(topic, Counter())[term] += 1
+    topics = {t for t, terms in hits.items() if len(terms) >= 2 or max(terms.values()) >= 2}
+    if title:
+        for m in taxonomy.pattern.finditer(title):
+            topics |= taxonomy.term_topics.get(_key(m.group(1)).lower(), frozenset())
     return frozenset(topics)
+
+
+def _actors(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, str]]:
+    """Company mentions, without a name that directly follows another company's name: in
+    "NVIDIA MGX" or "Microsoft Azure" the second name is a product, not a company."""
+    out: list[tuple[int, str]] = []
+    previous_end = -10
+    for start, end, name in spans:
+        if not (0 <= start - previous_end <= 1 and text[previous_end:start].strip() == ""):
+            out.append((start, name))
+        previous_end = end
+    return out
 
 
 def extract(title: str, text: str, taxonomy: Taxonomy, gazetteer: Gazetteer) -> Extraction:
@@ -749,22 +932,27 @@ def extract(title: str, text: str, taxonomy: Taxonomy, gazetteer: Gazetteer) -> 
 
     The title is treated as the first sentence of the text. Companies are the ones named
     (a chip does not add its vendor); chips are sorted by name. A chip mention adds the
-    taxonomy's "chips" topic when it has one.
+    taxonomy's "chips" topic, an investment deal "investment", and a partnership or
+    supply deal "alliance", when the taxonomy has them.
     """
     title = title.strip()
     body = f"{title}\n\n{text}" if title else text
-    company_hits = gazetteer.company_matcher.find(body)
+    company_hits = _actors(body, gazetteer.company_matcher.find_spans(body))
     chip_hits = gazetteer.chip_matcher.find(body)
     money_hits = _money_at(body)
     chips = tuple(sorted(gazetteer.chip(n) for n in {name for _, name in chip_hits}))
-    topics = find_topics(body, taxonomy)
+    topics = find_topics(text, taxonomy, title=title)
     if chips and "chips" in taxonomy.topic_names():
         topics |= {"chips"}
+    deals = tuple(find_deals(body, gazetteer, companies=company_hits, chips=chip_hits, money=money_hits))
+    # a deal between companies is an alliance or an investment, whatever words report it
+    implied = {"investment": "investment", "partnership": "alliance", "supply": "alliance"}
+    topics |= {implied[d.kind] for d in deals if d.kind in implied} & set(taxonomy.topic_names())
     return Extraction(
         topics=topics,
         companies=frozenset(name for _, name in company_hits),
         chips=chips,
         money=tuple(m for _, m in money_hits),
         power=tuple(find_power(body)),
-        deals=tuple(find_deals(body, gazetteer, companies=company_hits, chips=chip_hits, money=money_hits)),
+        deals=deals,
     )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
+from bot.core.analysis import Analyzer, AnalyzeReport
 from bot.core.models import Feed, IngestReport
 from bot.core.ports import Clock, FeedStore
-from bot.errors import BriefbotError, NotFoundError
+from bot.core.ranking import Ranked, RankWeights, rank_stories
+from bot.core.records import ChipRecord, ChipStory, DealRecord, StoryRecord
+from bot.errors import BriefbotError, NotFoundError, UsageError
 
 ProgressFn = Callable[[int, int], None]
 
@@ -40,15 +44,24 @@ class ImportResult:
 
 
 class Service:
-    """Feed management and ingestion; later issues add stories, briefings and questions."""
+    """Feeds, ingestion, analysis and the story views; later issues add briefings and questions."""
 
     def __init__(
-        self, store: FeedStore, ingestor: IngestRunner, check_url: Callable[[str], str], clock: Clock
+        self,
+        store: FeedStore,
+        ingestor: IngestRunner,
+        check_url: Callable[[str], str],
+        clock: Clock,
+        analyzer: Analyzer,
+        *,
+        rank_weights: RankWeights | None = None,
     ) -> None:
         self.store = store
         self.ingestor = ingestor
         self.check_url = check_url
         self.clock = clock
+        self.analyzer = analyzer
+        self.rank_weights = rank_weights or RankWeights()
 
     def add_feed(self, url: str, *, topic: str | None = None, title: str | None = None) -> tuple[Feed, bool]:
         """Add a feed after the SSRF guard accepts its URL; returns (feed, created)."""
@@ -79,3 +92,97 @@ class Service:
     async def ingest(self, *, all_feeds: bool = False, progress: ProgressFn | None = None) -> IngestReport:
         """One ingest pass over the due feeds, or all enabled feeds."""
         return await self.ingestor.run(all_feeds=all_feeds, progress=progress)
+
+    # ---- stories ---------------------------------------------------------------------
+
+    def analyze(self, *, rebuild: bool = False, progress: ProgressFn | None = None) -> AnalyzeReport:
+        """Extract and cluster every article not analysed yet (all of them with ``rebuild``)."""
+        if rebuild:
+            return self.analyzer.rebuild(progress=progress)
+        return self.analyzer.run(progress=progress)
+
+    def topic(self, name: str) -> str:
+        """A topic name as the taxonomy spells it; an unknown one is a UsageError listing them."""
+        names = self.analyzer.taxonomy.topic_names()
+        for known in names:
+            if known.lower() == name.strip().lower():
+                return known
+        raise UsageError(f"unknown topic {name!r}; topics are: {', '.join(names)}")
+
+    def company(self, name: str) -> str:
+        """A company's canonical name from any alias ("AWS" -> "Amazon"), or a UsageError."""
+        found = self.analyzer.gazetteer.company_matcher.lookup(name)
+        if found is None:
+            raise UsageError(f"unknown company {name!r}; add it to the gazetteer to track it")
+        return found
+
+    def stories(
+        self, *, since: datetime | None, topic: str | None = None, company: str | None = None, limit: int = 20
+    ) -> list[Ranked]:
+        """Stories seen since ``since``, most important first; ``limit`` 0 means all."""
+        records = self.analyzer.store.list_stories(
+            since=since,
+            topic=self.topic(topic) if topic else None,
+            company=self.company(company) if company else None,
+        )
+        ranked = rank_stories(records, self.clock.now(), self.rank_weights)
+        return ranked[:limit] if limit > 0 else ranked
+
+    def story(self, story_id: int) -> StoryRecord:
+        """One story by id, or NotFoundError."""
+        found = self.analyzer.store.list_stories(story_ids=[story_id])
+        if not found:
+            raise NotFoundError(f"no story {story_id}; see `briefbot stories`")
+        return found[0]
+
+    def deals(self, *, company: str | None = None, since: datetime | None = None) -> list[DealRecord]:
+        """The deal ledger: every story's deals, newest first, optionally one company's."""
+        name = self.company(company) if company else None
+        out: list[DealRecord] = []
+        for story in self.analyzer.store.list_stories(since=since, company=name):
+            by_id = {s.article_id: s for s in story.sources}
+            for deal in story.deals:
+                if name is not None and name not in deal.parties:
+                    continue
+                refs = tuple(by_id[a] for a in deal.article_ids if a in by_id)
+                out.append(DealRecord(story.id, story.headline, deal, refs))
+        out.sort(key=lambda r: (r.deal.announced or _story_when(r), r.story_id), reverse=True)
+        return out
+
+    def chips(self, *, vendor: str | None = None) -> list[ChipRecord]:
+        """The chip tracker: each mentioned chip with its stories, newest first."""
+        gazetteer = self.analyzer.gazetteer
+        vendor_name = self.company(vendor) if vendor else None
+        known = {c.name: c for c in gazetteer.chips}
+        by_chip: dict[str, list[ChipStory]] = {}
+        for story in self.analyzer.store.list_stories(any_chip=True):
+            for chip in story.chips:
+                by_chip.setdefault(chip, []).append(
+                    ChipStory(
+                        story.id, story.headline, story.when, story.chip_roles.get(chip, ()), story.sources
+                    )
+                )
+        records = []
+        for name, items in by_chip.items():
+            spec = known.get(name)
+            if spec is None or (vendor_name is not None and spec.vendor != vendor_name):
+                continue
+            items.sort(key=lambda c: (c.when, c.story_id), reverse=True)
+            records.append(
+                ChipRecord(
+                    name=name,
+                    vendor=spec.vendor,
+                    family=spec.family,
+                    generation=spec.generation,
+                    first_mention=min(c.when for c in items),
+                    latest_mention=max(c.when for c in items),
+                    stories=tuple(items),
+                )
+            )
+        records.sort(key=lambda r: (r.vendor, r.family, r.latest_mention), reverse=False)
+        return records
+
+
+def _story_when(record: DealRecord) -> datetime:
+    dates = [s.published for s in record.sources if s.published]
+    return max(dates) if dates else datetime.min.replace(tzinfo=UTC)

@@ -8,6 +8,8 @@ from functools import partial
 from importlib import resources
 
 from bot.config import Settings
+from bot.core.analysis import Analyzer
+from bot.core.extract import extended_gazetteer, extended_taxonomy
 from bot.core.service import Service
 from bot.ingest.fetch import HttpFetcher
 from bot.ingest.guard import check_url
@@ -62,7 +64,12 @@ def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
         else InlineProcessor(store)
     )
     ingestor = Ingestor(store, fetcher, processor, clock)
-    service = Service(store, ingestor, partial(check_url, allow_private=settings.allow_private_feeds), clock)
+    analyzer = Analyzer(
+        store, extended_taxonomy(settings.taxonomy_file), extended_gazetteer(settings.gazetteer_file), clock
+    )
+    service = Service(
+        store, ingestor, partial(check_url, allow_private=settings.allow_private_feeds), clock, analyzer
+    )
     if settings.load_default_feeds and store.get_meta(DEFAULT_FEEDS_LOADED) is None:
         load_default_feeds(service)
         store.set_meta(DEFAULT_FEEDS_LOADED, clock.now().isoformat())

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from bot.errors import StoreError
 from bot.store import schema
+from bot.store.search_sql import create_search as _search
 
 
 def _initial(conn: Connection) -> None:
@@ -21,8 +22,15 @@ def _initial(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
+def _stories(conn: Connection) -> None:
+    tables = [schema.stories, schema.story_members, schema.story_entities, schema.deals]
+    schema.metadata.create_all(conn, tables=tables)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "feeds, articles, feed items, events, meta", _initial),
+    (2, "stories, story members, story entities, deals", _stories),
+    (3, "passages and full-text search", _search),
 ]
 
 

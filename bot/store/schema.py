@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -121,4 +123,93 @@ events = Table(
     Column("feed_id", Integer, ForeignKey("feeds.id", ondelete="SET NULL")),
     Column("message", Text, nullable=False),
     Column("reported_at", UTCDateTime),
+)
+
+
+# ---- stories (migration 2) -------------------------------------------------------------
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # ids come from the clusterer
+    Column("headline", Text, nullable=False),
+    Column("first_seen", UTCDateTime),
+    Column("last_seen", UTCDateTime),
+    # last_seen, or when the story was stored when none of its articles has a date: the
+    # column every "since" filter and the restore window use
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("article_count", Integer, nullable=False),
+    Column("topics", JSON, nullable=False),
+    Column("companies", JSON, nullable=False),
+    Column("chips", JSON, nullable=False),
+    Column("chip_roles", JSON, nullable=False),
+    Index("ix_stories_seen_at", "seen_at"),
+)
+
+# An analysed article: its story, its extracted facts (bot.core.facts JSON) and why it joined.
+story_members = Table(
+    "story_members",
+    metadata,
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),  # order the article joined its story
+    Column("facts", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("analyzed_at", UTCDateTime, nullable=False),
+    Index("ix_story_members_story", "story_id"),
+)
+
+# Topics, companies and chips of each story, for filtering ("--topic chips", "--company Nvidia").
+story_entities = Table(
+    "story_entities",
+    metadata,
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(10), primary_key=True),  # topic | company | chip
+    Column("name", String(200), primary_key=True),
+    Index("ix_story_entities_name", "kind", "name"),
+)
+
+# The deal ledger: each story's merged deals (bot.core.deals).
+deals = Table(
+    "deals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("parties", JSON, nullable=False),
+    Column("amount_usd", Float),
+    Column("amount_usd_high", Float),
+    Column("amount_text", Text),
+    Column("qualifier", String(50)),
+    Column("currency", String(10)),
+    Column("announced", UTCDateTime),
+    Column("support", Integer, nullable=False),
+    Column("article_ids", JSON, nullable=False),
+    Column("sentence", Text, nullable=False),
+    Index("ix_deals_story", "story_id"),
+)
+
+
+# ---- passages (migration 3) ------------------------------------------------------------
+
+# Articles cut into passages (bot.core.passages) for full-text search; position 0 starts
+# with the title. ``dated`` copies the article's date (published, else fetched; articles
+# never change) so date filters need no lookup in the wide articles table. The full-text
+# index is made by migration 3 (bot.store.search_sql) and differs per backend: on SQLite an
+# FTS5 table ``passages_fts`` (external content, kept in sync by triggers) and a narrow
+# covering index for filters; on PostgreSQL a generated ``tsv`` tsvector column with a GIN
+# index, left out of this definition so ordinary selects never read it.
+passages = Table(
+    "passages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("dated", UTCDateTime, nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_passages_article_position", "article_id", "position", unique=True),
 )

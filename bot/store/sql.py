@@ -11,6 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.models import Article, Event, Feed, FeedStatus, ParsedEntry
 from bot.store.schema import articles, events, feed_items, feeds, meta
+from bot.store.search_sql import SearchSql
+from bot.store.story_sql import StorySql
 
 _FEED_STATE_FIELDS = (
     "title",
@@ -79,8 +81,8 @@ def _article(row: Row[Any]) -> Article:
     )
 
 
-class SqlStore:
-    """Feeds, articles and events in a SQL database reached through ``engine``."""
+class SqlStore(StorySql, SearchSql):
+    """Feeds, articles, events and stories in a SQL database reached through ``engine``."""
 
     def __init__(self, engine: Engine, *, default_interval: int = 900) -> None:
         self.engine = engine

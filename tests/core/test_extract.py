@@ -120,7 +120,21 @@ def test_custom_gazetteer(taxonomy: Taxonomy) -> None:
     ],
 )
 def test_topics(text: str, topic: str, taxonomy: Taxonomy, gazetteer: Gazetteer) -> None:
-    assert topic in run(text, taxonomy, gazetteer).topics
+    assert topic in extract(text, "", taxonomy, gazetteer).topics  # one term in the title is enough
+
+
+def test_a_passing_mention_in_the_text_is_not_a_topic(taxonomy: Taxonomy, gazetteer: Gazetteer) -> None:
+    passing = "Shares rose on Tuesday. The company also runs a data center in Ohio."
+    assert "datacenter" not in run(passing, taxonomy, gazetteer).topics
+    theme = "The company is building a data center in Ohio, its largest datacenter campus."
+    assert "datacenter" in run(theme, taxonomy, gazetteer).topics  # two different terms
+    repeated = "Its data center opens in May. A second data center follows in June."
+    assert "datacenter" in run(repeated, taxonomy, gazetteer).topics  # one term twice
+
+
+def test_a_deal_implies_its_topic(taxonomy: Taxonomy, gazetteer: Gazetteer) -> None:
+    topics = run("Broadcom will supply custom chips to OpenAI.", taxonomy, gazetteer).topics
+    assert "alliance" in topics
 
 
 def test_topics_match_whole_words_only(taxonomy: Taxonomy, gazetteer: Gazetteer) -> None:
@@ -344,7 +358,12 @@ def test_sentences_do_not_split_after_abbreviations() -> None:
         ("OpenAI will deploy 6 gigawatts of AMD GPUs.", ("OpenAI", "AMD"), "supply", None),
         ("OpenAI signed a $38 billion agreement with AWS for compute.", ("OpenAI", "Amazon"), "supply", 38e9),
         ("Broadcom will supply custom chips to OpenAI.", ("Broadcom", "OpenAI"), "supply", None),
-        ("Anthropic will use Ironwood from Google.", ("Anthropic", "Google"), "supply", None),
+        (
+            "Anthropic will use Ironwood from Google.",
+            ("Google", "Anthropic"),
+            "supply",
+            None,
+        ),  # supplier first
         ("Nvidia agreed to acquire Arm for $40 billion.", ("Nvidia", "Arm"), "acquisition", 40e9),
         ("Oracle signed a deal with OpenAI.", ("Oracle", "OpenAI"), "other", None),
     ],
