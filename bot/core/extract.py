@@ -566,7 +566,7 @@ _NUMBER_WORDS: dict[str, float] = {
     "hundred": 100,
 }
 _POWER = re.compile(
-    rf"(?<![\w.,])(?P<num>{_NUMBER}|{_alts(_NUMBER_WORDS)})"
+    rf"(?<![\w.,])(?P<num>{_NUMBER}|{_alts(_NUMBER_WORDS)}|an?(?=\s(?:tera|giga|mega|kilo)watt))"
     r"\s?[-‑–]?\s?(?P<unit>terawatts?|gigawatts?|megawatts?|kilowatts?|tw|gw|mw|kw)(?!\w)",
     re.IGNORECASE,
 )
@@ -617,7 +617,9 @@ def find_power(text: str) -> list[Power]:
     found: list[Power] = []
     for m in _POWER.finditer(text):
         unit = m.group("unit").lower().removesuffix("s")
-        found.append(Power(_number(m.group("num")) * _POWER_UNITS[unit], m.group(0)))
+        num = m.group("num")
+        value = 1.0 if num.lower() in ("a", "an") else _number(num)  # "more than a gigawatt"
+        found.append(Power(value * _POWER_UNITS[unit], m.group(0)))
     return found
 
 

@@ -398,7 +398,10 @@ class StoryClusterer:
             for m in ex.money
             if m.usd_high is not None and m.usd_high >= c.min_money_usd
         )
-        power = frozenset(_round_sig(p.watts) for p in ex.power if p.watts >= 1e8)
+        # "more than a gigawatt" is an order of magnitude, not a figure that identifies a deal
+        power = frozenset(
+            _round_sig(p.watts) for p in ex.power if p.watts >= 1e8 and not p.text[:2].lower().startswith("a")
+        )
         deals: set[_DealKey] = set()
         for d in ex.deals:
             usd = d.amount.usd if d.amount is not None else None

@@ -323,6 +323,7 @@ def test_several_amounts_in_order() -> None:
         ("A 6-gigawatt deal.", 6e9, "6-gigawatt"),
         ("A 1.5GW campus.", 1.5e9, "1.5GW"),
         ("It needs one gigawatt.", 1e9, "one gigawatt"),
+        ("Capacity of more than a gigawatt.", 1e9, "a gigawatt"),
         ("It needs 300 megawatts.", 300e6, "300 megawatts"),
     ],
 )
