@@ -93,8 +93,11 @@ async def _analyze(args: argparse.Namespace) -> int:
 
 def deal_text(deal: StoryDeal) -> str:
     """ "Amazon -> Anthropic: investment, up to $4 billion"."""
-    arrow = " <-> " if deal.kind == "partnership" else " -> "
-    parties = deal.parties[0] + arrow + ", ".join(deal.parties[1:])
+    if deal.kind == "investment":
+        parties = ", ".join(deal.parties[:-1]) + " -> " + deal.parties[-1]
+    else:
+        arrow = " <-> " if deal.kind in ("partnership", "other") else " -> "
+        parties = deal.parties[0] + arrow + ", ".join(deal.parties[1:])
     amount = f", {deal.amount_text}" if deal.amount_text else ""
     return f"{parties}: {deal.kind}{amount}"
 
@@ -209,8 +212,8 @@ def _write_graph(path: Path, ledger: list[DealRecord], company: str | None) -> N
     for r in ledger:
         d = r.deal
         label = " ".join(part for part in (d.kind, _short_amount(d), _year(r)) if part)
-        for target in d.parties[1:]:
-            edges.append(GraphEdge(d.parties[0], target, d.kind, label))
+        for source, target in d.edges():
+            edges.append(GraphEdge(source, target, d.kind, label))
     if not edges:
         raise UsageError("no deals to draw; try --since all, or run `briefbot ingest` first")
     title = "Who invests in, partners with and supplies whom" + (f": {company}" if company else "")
@@ -278,7 +281,7 @@ async def _chips(args: argparse.Namespace) -> int:
         gen = f", generation {c.generation}" if c.generation else ""
         print(
             f"{c.name} ({c.vendor} {c.family}{gen}): first {_day(c.first_mention)}, latest "
-            f"{_day(c.latest_mention)}, {len(c.stories)} stories"
+            f"{_day(c.latest_mention)}, {len(c.stories)} {'story' if len(c.stories) == 1 else 'stories'}"
         )
         for s in c.stories[:5]:
             roles = ", ".join(s.roles) or "mention"

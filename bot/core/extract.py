@@ -158,7 +158,11 @@ class Power:
 @dataclass(frozen=True)
 class DealCandidate:
     """Two or more companies named in one sentence with a deal word; ``amount`` is the
-    sentence's largest dollar amount (else its first amount), if any."""
+    sentence's largest dollar amount (else its first amount), if any.
+
+    Party order carries direction: for an investment the recipient is last (investors
+    first), for supply the supplier is first, for an acquisition the buyer is first.
+    """
 
     parties: tuple[str, ...]
     kind: DealKind
@@ -790,7 +794,7 @@ _RIVAL_BEFORE = re.compile(
 _BACKED_AFTER = re.compile(r"^-backed\b", re.I)
 _PRODUCT_AFTER = re.compile(
     r"^(?:['’]s)?\s*(?:-?(?:powered|based)\b|(?:gpus?|chips?|accelerators?|processors?|superchips?|"
-    r"hardware|servers?|systems)\b)",
+    r"hardware|servers?|systems|racks?)\b)",
     re.I,
 )
 _SUBJECT_GLUE = re.compile(
@@ -813,6 +817,40 @@ def _incidental(sentence: str, start: int, end: int, chip_starts: set[int], kind
     return bool(_PRODUCT_AFTER.match(after)) or any(end <= c <= end + max(gap, 1) for c in chip_starts)
 
 
+_SUPPLIER_AFTER = re.compile(
+    r"^(?:['’]s)?\s*(?:compute|cloud|capacity|infrastructure|servers?|chips?|gpus?|tpus?|data\s*cent(?:er|re)s?|"
+    r"azure|services|ultraservers?|will\s+(?:supply|provide|deliver|sell|build)|(?:supplies|provides|delivers|sells))\b",
+    re.I,
+)
+_BUYER_AFTER = re.compile(
+    r"^\s*(?:will\s+|has\s+|have\s+|is\s+|also\s+)*(?:us(?:e|es|ing)|sign(?:s|ed)?|agree[sd]?|commit(?:s|ted)?|"
+    r"purchas\w*|buy(?:s|ing)?|access\w*|tap(?:s|ped)?|rent\w*|strikes?|struck|taps)\b",
+    re.I,
+)
+
+
+def _supplier_first(
+    sentence: str, parties: tuple[str, ...], vendors: set[str], gazetteer: Gazetteer
+) -> tuple[str, ...]:
+    """Supply deal parties with the supplier first: the vendor of a chip the sentence names,
+    a company followed by what it sells ("AWS compute", "Microsoft's Azure") or named after
+    "from"; a company followed by a buying verb ("OpenAI signed", "Anthropic will use") last."""
+    score: dict[str, int] = {p: 0 for p in parties}
+    for start, end, name in gazetteer.company_matcher.find_spans(sentence):
+        if name not in score:
+            continue
+        after = sentence[end : end + 40]
+        if _SUPPLIER_AFTER.match(after) or re.search(
+            r"\bfrom\s+(?:the\s+)?$", sentence[max(0, start - 12) : start]
+        ):
+            score[name] += 2
+        if _BUYER_AFTER.match(after):
+            score[name] -= 2
+    for name in vendors & set(parties):
+        score[name] += 3
+    return tuple(sorted(parties, key=lambda p: -score[p]))
+
+
 def _deal_parties(sentence: str, kind: DealKind, gazetteer: Gazetteer) -> tuple[str, ...]:
     """The parties of the deal a sentence reports, in order (investors first for investments).
 
@@ -820,7 +858,9 @@ def _deal_parties(sentence: str, kind: DealKind, gazetteer: Gazetteer) -> tuple[
     least two parties remain. For investments, "A and B invest ... in C" and "C raised
     ... from A" are read structurally; otherwise every remaining company is a party.
     """
-    spans = gazetteer.company_matcher.find_spans(sentence)
+    named = gazetteer.company_matcher.find_spans(sentence)
+    actors = {start for start, _ in _actors(sentence, named)}
+    spans = [sp for sp in named if sp[0] in actors]
     chip_starts = {s for s, _, _ in gazetteer.chip_matcher.find_spans(sentence)}
     kept = [sp for sp in spans if not _incidental(sentence, sp[0], sp[1], chip_starts, kind)]
     if len({n for _, _, n in kept}) < 2:
@@ -883,9 +923,9 @@ def find_deals(
         if len(parties) < 2:
             continue
         if kind == "supply":
-            # the supplier first: the vendor of a chip the sentence names
-            vendors = {gazetteer.chip(c).vendor for c in sentence_chips}
-            parties = tuple(sorted(parties, key=lambda p: p not in vendors))
+            parties = _supplier_first(
+                sentence, parties, {gazetteer.chip(c).vendor for c in sentence_chips}, gazetteer
+            )
         sentence_money = _in_span(money, start, end)
         amount = _joint_amount(sentence, sentence_money) if kind == "investment" else None
         amount = amount or _main_amount(sentence_money)

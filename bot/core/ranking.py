@@ -81,9 +81,11 @@ def rank_story(story: StoryRecord, now: datetime, weights: RankWeights | None = 
 def rank_stories(
     stories: list[StoryRecord], now: datetime, weights: RankWeights | None = None
 ) -> list[Ranked]:
-    """Stories best first; ties go to the newer story. Ages count from the newest story."""
-    if stories:
-        now = min(now, max(s.when for s in stories))
+    """Stories best first; ties go to the newer story. Ages count from the newest dated
+    story in view (an undated story's age is from when it was stored, at least 0)."""
+    dated = [s.last_seen for s in stories if s.last_seen is not None]
+    if dated:
+        now = min(now, max(dated))
     ranked = [rank_story(s, now, weights) for s in stories]
     ranked.sort(key=lambda r: (-r.score, -r.story.when.timestamp(), -r.story.id))
     return ranked

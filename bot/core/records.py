@@ -43,6 +43,15 @@ class StoryDeal:
     support: int
     sentence: str = ""
 
+    def edges(self) -> list[tuple[str, str]]:
+        """Who gives to whom: investors to the recipient (the last party), the supplier or
+        buyer (the first party) to the others; a partnership links the first to the others."""
+        if len(self.parties) < 2:
+            return []
+        if self.kind == "investment":
+            return [(p, self.parties[-1]) for p in self.parties[:-1]]
+        return [(self.parties[0], p) for p in self.parties[1:]]
+
     @property
     def amount_text(self) -> str | None:
         """The amount as written, with its hedge: "up to $100 billion"."""

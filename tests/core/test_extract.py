@@ -356,8 +356,14 @@ def test_sentences_do_not_split_after_abbreviations() -> None:
         ("Microsoft takes a stake in OpenAI.", ("Microsoft", "OpenAI"), "investment", None),
         ("Nvidia and OpenAI form an alliance.", ("Nvidia", "OpenAI"), "partnership", None),
         ("AWS and OpenAI announce a strategic partnership.", ("Amazon", "OpenAI"), "partnership", None),
-        ("OpenAI will deploy 6 gigawatts of AMD GPUs.", ("OpenAI", "AMD"), "supply", None),
-        ("OpenAI signed a $38 billion agreement with AWS for compute.", ("OpenAI", "Amazon"), "supply", 38e9),
+        ("OpenAI will deploy 6 gigawatts of AMD GPUs.", ("AMD", "OpenAI"), "supply", None),  # supplier first
+        ("OpenAI signed a $38 billion agreement with AWS for compute.", ("Amazon", "OpenAI"), "supply", 38e9),
+        (
+            "Anthropic will buy $30 billion of compute from Microsoft.",
+            ("Microsoft", "Anthropic"),
+            "supply",
+            30e9,
+        ),
         ("Broadcom will supply custom chips to OpenAI.", ("Broadcom", "OpenAI"), "supply", None),
         (
             "Anthropic will use Ironwood from Google.",

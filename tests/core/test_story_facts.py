@@ -92,7 +92,7 @@ def test_generic_agreement_folds_into_the_specific_deal(taxonomy: Taxonomy, gaze
     ]
     deals = merge_deals(reports)
     assert len(deals) == 1
-    assert (deals[0].parties, deals[0].kind, deals[0].support) == (("OpenAI", "Amazon"), "supply", 2)
+    assert (deals[0].parties, deals[0].kind, deals[0].support) == (("Amazon", "OpenAI"), "supply", 2)
     assert deals[0].amount is not None and deals[0].amount.usd == 38e9
 
 
