@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.evaluation import evaluate  # noqa: E402
+from tests.support.evaluation import evaluate, evaluate_questions  # noqa: E402
 from tests.support.feedserver import FeedServer  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -41,7 +41,9 @@ def main() -> int:
             "BRIEFBOT_CONFIG": "",
         }
         result = evaluate(CORPUS, server, env, url)
+        qa = evaluate_questions(CORPUS, env)
     print(result.report())
+    print(qa.report())
     return 0
 
 

@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Sequence
 
 from bot import __version__
+from bot.cli import ask as ask_cmd
 from bot.cli import feeds as feeds_cmd
 from bot.cli import ingest as ingest_cmd
 from bot.cli import stories as stories_cmd
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     feeds_cmd.register(commands)
     ingest_cmd.register(commands)
     stories_cmd.register(commands)
+    ask_cmd.register(commands)
     return parser
 
 

@@ -9,9 +9,10 @@ fetch hot path. One run:
    from their members' stored facts, so no article is extracted twice;
 3. extracts each article's facts and adds it to the clusterer;
 4. saves, per chunk of articles and in one transaction each, the members with their
-   facts and the reason they joined, and every touched story with its merged topics,
-   entities, deals and chip roles. A story that was already stored and gains a new
-   company, chip or deal (or a deal gains an amount) becomes ``updated``.
+   facts and the reason they joined, every touched story with its merged topics,
+   entities, deals and chip roles, and the articles' passages for full-text search.
+   A story that was already stored and gains a new company, chip or deal (or a deal
+   gains an amount) becomes ``updated``.
 
 An interrupted run loses nothing: articles without a saved membership are picked up by
 the next run.
@@ -30,6 +31,7 @@ from bot.core.deals import Report, merge_deals
 from bot.core.extract import Extraction, Gazetteer, Taxonomy, extract
 from bot.core.facts import facts_from_json, facts_to_json
 from bot.core.models import Article
+from bot.core.passages import split_passages
 from bot.core.ports import Clock
 from bot.core.records import StoryDeal, StoryRecord
 from bot.core.stories import ClusterConfig, ClusterInput, Story, StoryClusterer
@@ -88,10 +90,12 @@ class StoryRow:
 
 @dataclass(frozen=True)
 class AnalysisBatch:
-    """What one chunk of an analyze run writes, in one transaction."""
+    """What one chunk of an analyze run writes, in one transaction: memberships, stories,
+    and each article's passages for full-text search."""
 
     members: list[MemberRow]
     stories: list[StoryRow]
+    passages: list[tuple[int, list[str]]] = field(default_factory=list)
 
 
 class StoryStore(Protocol):
@@ -269,8 +273,10 @@ class Analyzer:
     ) -> None:
         now = self.clock.now()
         members: list[MemberRow] = []
+        passages: list[tuple[int, list[str]]] = []
         touched: dict[int, None] = {}
         for article in articles:
+            passages.append((article.id, split_passages(article.title, article.text)))
             ex: Extraction = extract(article.title, article.text, self.taxonomy, self.gazetteer)
             roles = chip_roles(article.title, article.text, self.gazetteer)
             assignment = clusterer.add(
@@ -294,7 +300,7 @@ class Analyzer:
             if not assignment.new_story:
                 report.joined += 1
         stories = [self._story_row(clusterer.stories[sid], tracked[sid], now, report) for sid in touched]
-        self.store.save_analysis(AnalysisBatch(members, stories))
+        self.store.save_analysis(AnalysisBatch(members, stories, passages))
 
     @staticmethod
     def _story_before(clusterer: StoryClusterer, sid: int, entry: _Tracked) -> Story:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.core.analysis import Analyzer, AnalyzeReport
+from bot.core.ask import Answer, Asker
 from bot.core.models import Feed, IngestReport
 from bot.core.ports import Clock, FeedStore
 from bot.core.ranking import Ranked, RankWeights, rank_stories
@@ -53,6 +54,7 @@ class Service:
         check_url: Callable[[str], str],
         clock: Clock,
         analyzer: Analyzer,
+        asker: Asker,
         *,
         rank_weights: RankWeights | None = None,
     ) -> None:
@@ -61,6 +63,7 @@ class Service:
         self.check_url = check_url
         self.clock = clock
         self.analyzer = analyzer
+        self.asker = asker
         self.rank_weights = rank_weights or RankWeights()
 
     def add_feed(self, url: str, *, topic: str | None = None, title: str | None = None) -> tuple[Feed, bool]:
@@ -92,6 +95,12 @@ class Service:
     async def ingest(self, *, all_feeds: bool = False, progress: ProgressFn | None = None) -> IngestReport:
         """One ingest pass over the due feeds, or all enabled feeds."""
         return await self.ingestor.run(all_feeds=all_feeds, progress=progress)
+
+    # ---- questions -------------------------------------------------------------------
+
+    def ask(self, question: str, thread: str | None = None) -> Answer:
+        """Answer a question from the news, with citations; ``thread`` keeps follow-up context."""
+        return self.asker.ask(question, thread)
 
     # ---- stories ---------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from importlib import resources
 
 from bot.config import Settings
 from bot.core.analysis import Analyzer
+from bot.core.ask import Asker
 from bot.core.extract import extended_gazetteer, extended_taxonomy
 from bot.core.service import Service
 from bot.ingest.fetch import HttpFetcher
@@ -64,11 +65,17 @@ def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
         else InlineProcessor(store)
     )
     ingestor = Ingestor(store, fetcher, processor, clock)
-    analyzer = Analyzer(
-        store, extended_taxonomy(settings.taxonomy_file), extended_gazetteer(settings.gazetteer_file), clock
-    )
+    taxonomy = extended_taxonomy(settings.taxonomy_file)
+    gazetteer = extended_gazetteer(settings.gazetteer_file)
+    analyzer = Analyzer(store, taxonomy, gazetteer, clock)
+    asker = Asker(store, store, store, taxonomy, gazetteer, clock)
     service = Service(
-        store, ingestor, partial(check_url, allow_private=settings.allow_private_feeds), clock, analyzer
+        store,
+        ingestor,
+        partial(check_url, allow_private=settings.allow_private_feeds),
+        clock,
+        analyzer,
+        asker,
     )
     if settings.load_default_feeds and store.get_meta(DEFAULT_FEEDS_LOADED) is None:
         load_default_feeds(service)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from bot.errors import StoreError
 from bot.store import schema
 from bot.store.search_sql import create_search as _search
+from bot.store.thread_sql import create_threads as _threads
 
 
 def _initial(conn: Connection) -> None:
@@ -31,6 +32,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "feeds, articles, feed items, events, meta", _initial),
     (2, "stories, story members, story entities, deals", _stories),
     (3, "passages and full-text search", _search),
+    (4, "conversation threads", _threads),
 ]
 
 

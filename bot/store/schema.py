@@ -212,4 +212,22 @@ passages = Table(
     Column("dated", UTCDateTime, nullable=False),
     Column("text", Text, nullable=False),
     Index("ix_passages_article_position", "article_id", "position", unique=True),
+    Index("ix_passages_dated", "dated"),
+)
+
+
+# ---- conversations (migration 4) -------------------------------------------------------
+
+# Each question and answer of a thread, keyed by the platform's thread id
+# ("slack:C123:1700000000.000100", "discord:987654321", "cli:mythread").
+thread_turns = Table(
+    "thread_turns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("thread_id", String(200), nullable=False),
+    Column("role", String(10), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("entities", JSON, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_thread_turns_thread", "thread_id", "id"),
 )

@@ -188,7 +188,12 @@ def _filtered(query: SearchQuery) -> bool:
     return bool(query.since or query.until or query.topic or query.company)
 
 
-def _sqlite_candidates(query: SearchQuery, terms: list[str], every: bool, n: int, window: int) -> Any:
+Bounds = tuple[int | None, int | None]  # lowest and highest passage id a search may return
+
+
+def _sqlite_candidates(
+    query: SearchQuery, terms: list[str], every: bool, n: int, window: int, bounds: Bounds
+) -> Any:
     """The best ``n`` of the newest ``window`` matching passages: ids and bm25 scores
     (lower is better).
 
@@ -203,6 +208,10 @@ def _sqlite_candidates(query: SearchQuery, terms: list[str], every: bool, n: int
         bindparam("n", n),
     ]
     join, where = "", ["passages_fts MATCH :match"]
+    for key, op, value in (("low", ">=", bounds[0]), ("high", "<=", bounds[1])):
+        if value is not None:
+            where.append(f"passages_fts.rowid {op} :{key}")
+            params.append(bindparam(key, value))
     if _filtered(query):
         join = " JOIN passages INDEXED BY ix_passages_filter ON passages.id = passages_fts.rowid"
         if query.since is not None:
@@ -225,13 +234,19 @@ def _sqlite_candidates(query: SearchQuery, terms: list[str], every: bool, n: int
     return text(sql).bindparams(*params).columns(pid=Integer, score=Float).subquery("ranked")
 
 
-def _pg_candidates(query: SearchQuery, terms: list[str], every: bool, n: int, window: int) -> Any:
+def _pg_candidates(
+    query: SearchQuery, terms: list[str], every: bool, n: int, window: int, bounds: Bounds
+) -> Any:
     """The best ``n`` of the newest ``window`` matching passages: ids and ranks (higher is
     better): ts_rank_cd when every term must match, ts_rank (which rewards each distinct
     term) when any may."""
     tsquery = _pg_tsquery(terms, every)
     p = _pg_passages
     recent = select(p.c.id.label("pid"), p.c.tsv).where(p.c.tsv.op("@@")(tsquery))
+    if bounds[0] is not None:
+        recent = recent.where(p.c.id >= bounds[0])
+    if bounds[1] is not None:
+        recent = recent.where(p.c.id <= bounds[1])
     if query.since is not None:
         recent = recent.where(p.c.dated >= bindparam("since", query.since, type_=UTCDateTime))
     if query.until is not None:
@@ -267,13 +282,19 @@ class SearchSql:
       ``common_fraction`` of the newest ``sample_passages`` passages are left out of the
       query (always keeping the rarest word): they barely change the ranking (bm25 gives
       them almost no weight) but reading their long posting lists dominates the time.
+      Words found in no passage at all are left out too, so one unknown word does not
+      turn the every-term pass into an any-term pass.
+
+    A date filter that holds fewer than ``date_scan`` passages also bounds the passage
+    ids searched (see ``_date_bounds``), so "this week" does not read a year of matches.
     """
 
     engine: Engine
-    rank_window: int = 10_000
+    rank_window: int = 5_000
     common_min_passages: int = 20_000
     sample_passages: int = 20_000
     common_fraction: float = 0.2
+    date_scan: int = 100_000
 
     def index_passages(self, article_id: int, passages: Sequence[str]) -> None:
         """Replace an article's passages in one transaction."""
@@ -315,9 +336,12 @@ class SearchSql:
         per_article: dict[int, int] = {}
         try:
             with self.engine.connect() as conn:
-                terms = self._informative(conn, terms)
-                for every in (True, False) if len(terms) > 1 else (True,):
-                    self._fill(conn, query, terms, every, limit, hits, seen, per_article)
+                bounds = self._date_bounds(conn, query)
+                terms = self._informative(conn, terms) if bounds is not None else []
+                passes = (True, False) if len(terms) > 1 else (True,) if terms else ()
+                for every in passes:
+                    assert bounds is not None
+                    self._fill(conn, query, terms, every, limit, bounds, hits, seen, per_article)
                     if len(hits) >= limit:
                         break
         except OperationalError as exc:
@@ -326,29 +350,57 @@ class SearchSql:
             raise
         return hits[:limit]
 
+    def _date_bounds(self, conn: Connection, query: SearchQuery) -> Bounds | None:
+        """The lowest and highest id of the passages within the query's dates, when at
+        most ``date_scan`` passages are (None, None when more, or no dates given; None
+        when no passage is). Passage ids grow with time, so a search for recent passages
+        then reads only the newest part of each word's posting list."""
+        conditions = []
+        if query.since is not None:
+            conditions.append(passages.c.dated >= query.since)
+        if query.until is not None:
+            conditions.append(passages.c.dated < query.until)
+        if not conditions:
+            return (None, None)
+        within = select(passages.c.id).where(*conditions).limit(self.date_scan).subquery()
+        low, high, count = conn.execute(
+            select(func.min(within.c.id), func.max(within.c.id), func.count())
+        ).one()
+        if not count:
+            return None
+        return (None, None) if count >= self.date_scan else (int(low), int(high))
+
     def _informative(self, conn: Connection, terms: list[str]) -> list[str]:
-        """``terms`` without those found in more than ``common_fraction`` of the newest
-        ``sample_passages`` passages (always keeping the rarest), once the archive holds
-        ``common_min_passages`` passages."""
+        """``terms`` without words no passage holds, and without those found in more than
+        ``common_fraction`` of the newest ``sample_passages`` passages (keeping the rarest),
+        once the archive holds ``common_min_passages`` passages; [] when no word is found."""
         if len(terms) < 2:
             return terms
         top = int(conn.execute(select(func.max(passages.c.id))).scalar() or 0)
         if top < self.common_min_passages:
             return terms
+        sqlite = conn.dialect.name == "sqlite"
+
+        def matching(term: str) -> Select[Any]:
+            if sqlite:
+                match = _fts.c.passages_fts.op("MATCH")(_fts_expression([term], True))
+                return select(_fts.c.rowid).where(match)
+            return select(_pg_passages.c.id).where(_pg_passages.c.tsv.op("@@")(_pg_tsquery([term], True)))
+
         floor = top - self.sample_passages
         counts: dict[str, int] = {}
         for term in terms:
-            probe: Select[Any]
-            if conn.dialect.name == "sqlite":
-                match = _fts.c.passages_fts.op("MATCH")(_fts_expression([term], True))
-                probe = select(func.count()).select_from(_fts).where(match, _fts.c.rowid > floor)
-            else:
-                match = _pg_passages.c.tsv.op("@@")(_pg_tsquery([term], True))
-                probe = select(func.count()).select_from(_pg_passages).where(match, _pg_passages.c.id > floor)
-            counts[term] = int(conn.execute(probe).scalar() or 0)
-        cutoff = self.common_fraction * self.sample_passages
-        kept = [t for t in terms if counts[t] <= cutoff]
-        return kept or [min(terms, key=lambda t: counts[t])]
+            recent = matching(term).where((_fts.c.rowid if sqlite else _pg_passages.c.id) > floor)
+            counts[term] = int(
+                conn.execute(select(func.count()).select_from(recent.subquery())).scalar() or 0
+            )
+            if counts[term] == 0 and conn.execute(matching(term).limit(1)).first() is None:
+                del counts[term]  # in no passage at all: it could only empty the AND pass
+        if not counts:
+            return []
+        cutoff = self.common_fraction * min(self.sample_passages, top)
+        kept = [t for t in counts if counts[t] <= cutoff]
+        return kept or [min(counts, key=lambda t: counts[t])]
 
     def _fill(
         self,
@@ -357,6 +409,7 @@ class SearchSql:
         terms: list[str],
         every: bool,
         limit: int,
+        bounds: Bounds,
         hits: list[SearchHit],
         seen: set[int],
         per_article: dict[int, int],
@@ -368,7 +421,7 @@ class SearchSql:
         window = max(self.rank_window, limit)
         n = min(max(3 * limit, 20), window)
         while True:
-            ranked = build(query, terms, every, n, window)
+            ranked = build(query, terms, every, n, window, bounds)
             rows = conn.execute(_hydrate(ranked, best_first_ascending=sqlite)).all()
             for row in rows:  # on a second round, rows seen in the first are skipped
                 m = row._mapping

@@ -13,6 +13,7 @@ from bot.core.models import Article, Event, Feed, FeedStatus, ParsedEntry
 from bot.store.schema import articles, events, feed_items, feeds, meta
 from bot.store.search_sql import SearchSql
 from bot.store.story_sql import StorySql
+from bot.store.thread_sql import ThreadSql
 
 _FEED_STATE_FIELDS = (
     "title",
@@ -81,7 +82,7 @@ def _article(row: Row[Any]) -> Article:
     )
 
 
-class SqlStore(StorySql, SearchSql):
+class SqlStore(StorySql, SearchSql, ThreadSql):
     """Feeds, articles, events and stories in a SQL database reached through ``engine``."""
 
     def __init__(self, engine: Engine, *, default_interval: int = 900) -> None:

@@ -152,7 +152,7 @@ class StorySql:
         ]
 
     def save_analysis(self, batch: AnalysisBatch) -> None:
-        """Members and stories of one analyze chunk, in one transaction."""
+        """Members, stories and passages of one analyze chunk, in one transaction."""
         with self.engine.begin() as conn:
             ids = [s.id for s in batch.stories]
             existing: set[int] = set()
@@ -193,6 +193,10 @@ class StorySql:
             deal_rows = [_deal_values(s.id, i, d) for s in batch.stories for i, d in enumerate(s.deals)]
             if deal_rows:
                 conn.execute(insert(deals), deal_rows)
+            if batch.passages:
+                from bot.store.search_sql import index_articles_in  # search_sql imports this module
+
+                index_articles_in(conn, batch.passages)
 
     @staticmethod
     def _member_counts(conn: Connection, batch: AnalysisBatch) -> dict[int, int]:

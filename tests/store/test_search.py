@@ -294,3 +294,52 @@ def test_migration_indexes_articles_stored_before_it(db_url: str, monkeypatch: p
         assert store.search(SearchQuery("Gaudi"))[0].article_id == ids["new"]
     finally:
         engine.dispose()
+
+
+def test_large_archive_rules_keep_the_answer(store: SqlStore) -> None:
+    """The limits for large archives (common words left out, unknown words left out,
+    date bounds, a ranking window) do not change what a clear question finds."""
+    ids = add(
+        store,
+        ("aa", *AMAZON_ANTHROPIC, DAY),
+        ("stores", *AMAZON_STORES, DAY - timedelta(days=3)),
+        ("model", *ANTHROPIC_MODEL, DAY - timedelta(days=2)),
+        ("nv", *NVIDIA, DAY - timedelta(days=1)),
+    )
+    store.common_min_passages = 1  # probe word frequencies even in this tiny archive
+    store.sample_passages = 1000
+    store.common_fraction = 0.5
+    with store.engine.connect() as conn:
+        # of 8 passages, 5 hold "amazon" and "anthropic", 3 "invest", 1 "trainium", none "zzqx"
+        assert store.passage_count() == 8
+        assert store._informative(conn, ["amazon", "zzqx", "invest", "trainium"]) == ["invest", "trainium"]
+        assert store._informative(conn, ["amazon", "anthropic"]) == ["amazon"]  # the rarest stays
+        assert store._informative(conn, ["zzqx", "qqzx"]) == []
+    best = store.search(SearchQuery("Does Anthropic train on Trainium chips? zzqx"))[0]
+    assert (best.article_id, best.position) == (ids["aa"], 2)
+    assert store.search(SearchQuery("zzqx qqzx")) == []
+
+    store.common_min_passages = 20_000
+    for scan in (1, 10_000):  # date bounds unused (too many passages) or used
+        store.date_scan = scan
+        found = {
+            h.article_id
+            for h in store.search(SearchQuery("Anthropic robotics", since=DAY - timedelta(days=2)))
+        }
+        assert found == {ids["aa"], ids["model"], ids["nv"]}
+        found = {
+            h.article_id
+            for h in store.search(SearchQuery("Anthropic robotics", until=DAY - timedelta(days=1)))
+        }
+        assert found == {ids["model"]}
+        assert store.search(SearchQuery("Anthropic", since=DAY + timedelta(days=1))) == []
+
+
+def test_only_the_newest_matches_are_ranked_when_the_window_is_small(store: SqlStore) -> None:
+    add(store, ("old", *NVIDIA, DAY - timedelta(days=1)))
+    new = add(store, ("new", "Nvidia again", "Nvidia said robotics demand grew.", DAY), feed_title="Other")
+    store.rank_window = 1
+    hits = store.search(SearchQuery("Nvidia robotics", limit=1))
+    assert [h.article_id for h in hits] == [new["new"]]
+    store.rank_window = 5000
+    assert len(store.search(SearchQuery("Nvidia robotics"))) == 2

@@ -335,3 +335,102 @@ def evaluate(corpus: Path, server: FeedServer, env: dict[str, str], database_url
         split=split,
         merged=merged,
     )
+
+
+# ---- question answering (issue #5) -----------------------------------------------------
+
+QUESTIONS = REPO / "bench" / "corpus_questions.toml"
+
+
+@dataclass
+class QuestionCheck:
+    q: str
+    expected: list[str]
+    clusters: list[str]  # clusters of the answer's sources, in citation order
+    facts_ok: bool
+    found: bool
+    answer: str
+
+    @property
+    def recall_at_5(self) -> float:
+        top = set(self.clusters[:5])
+        return len(top & set(self.expected)) / len(self.expected)
+
+    @property
+    def reciprocal_rank(self) -> float:
+        for rank, cluster in enumerate(self.clusters, 1):
+            if cluster in self.expected:
+                return 1 / rank
+        return 0.0
+
+
+@dataclass
+class QAResult:
+    answerable: list[QuestionCheck]
+    unanswerable: list[tuple[str, bool, str]]  # (question, found, answer)
+
+    @property
+    def recall_at_5(self) -> float:
+        return sum(c.recall_at_5 for c in self.answerable) / len(self.answerable)
+
+    @property
+    def mrr(self) -> float:
+        return sum(c.reciprocal_rank for c in self.answerable) / len(self.answerable)
+
+    @property
+    def facts_rate(self) -> float:
+        return sum(c.facts_ok for c in self.answerable) / len(self.answerable)
+
+    @property
+    def refusal_rate(self) -> float:
+        return sum(not found for _, found, _ in self.unanswerable) / len(self.unanswerable)
+
+    def report(self, verbose: bool = True) -> str:
+        lines = [
+            f"questions: {len(self.answerable)} answerable, {len(self.unanswerable)} unanswerable"
+            " (extractive mode)",
+            f"  recall@5 of expected stories {self.recall_at_5:.3f} (target >= 0.9); MRR {self.mrr:.3f}",
+            f"  answers holding the key facts {self.facts_rate:.3f} (target >= 0.8)",
+            f"  unanswerable questions refused {self.refusal_rate:.3f} (target >= 0.9)",
+        ]
+        if verbose:
+            for c in self.answerable:
+                if c.recall_at_5 < 1 or not c.facts_ok:
+                    first = c.answer.splitlines()[0][:120] if c.answer else ""
+                    facts = "ok" if c.facts_ok else "MISSING"
+                    lines.append(f"  miss: {c.q!r} recall@5 {c.recall_at_5:.2f} facts {facts}: {first}")
+            for q, found, answer in self.unanswerable:
+                if found:
+                    lines.append(f"  answered, should refuse: {q!r}: {answer.splitlines()[0][:120]}")
+        return "\n".join(lines)
+
+
+def _ask_json(env: dict[str, str], question: str) -> dict[str, Any]:
+    buf = io.StringIO()
+    with _environment(env), contextlib.redirect_stdout(buf):
+        code = main(["ask", question, "--json"])
+    if code != 0:
+        raise RuntimeError(f"briefbot ask {question!r} exited {code}")
+    result: dict[str, Any] = json.loads(buf.getvalue())
+    return result
+
+
+def evaluate_questions(corpus: Path, env: dict[str, str]) -> QAResult:
+    """Ask every question of ``bench/corpus_questions.toml`` through ``briefbot ask --json``
+    against a database the corpus was already ingested into (see :func:`evaluate`)."""
+    by_url = {a.url: a.cluster for a in load_corpus(corpus)}
+    spec = tomllib.loads(QUESTIONS.read_text(encoding="utf-8"))
+    checks = []
+    for item in spec["question"]:
+        out = _ask_json(env, item["q"])
+        text = out["answer"].lower()
+        facts_ok = all(any(f.lower() in text for f in group) for group in item["facts"])
+        clusters = [by_url.get(s["url"], "?") for s in out["sources"]]
+        checks.append(
+            QuestionCheck(item["q"], item["expected"], clusters, facts_ok, out["found"], out["answer"])
+        )
+    refusals = []
+    for item in spec.get("unanswerable", []):
+        out = _ask_json(env, item["q"])
+        refusals.append((item["q"], bool(out["found"]), out["answer"]))
+    return QAResult(checks, refusals)
