@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import traceback
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.cli import ask as ask_cmd
+from bot.cli import brief as brief_cmd
 from bot.cli import feeds as feeds_cmd
 from bot.cli import ingest as ingest_cmd
 from bot.cli import stories as stories_cmd
@@ -33,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_cmd.register(commands)
     stories_cmd.register(commands)
     ask_cmd.register(commands)
+    brief_cmd.register(commands)
     return parser
 
 
@@ -48,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BriefbotError as exc:
         print(f"briefbot: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # `briefbot brief | head`: the reader left; not an error
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - swallows the interpreter's final flush
+        return 0
     except KeyboardInterrupt:
         print("briefbot: interrupted", file=sys.stderr)
         return 130

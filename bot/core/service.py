@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.core.analysis import Analyzer, AnalyzeReport
 from bot.core.ask import Answer, Asker
+from bot.core.briefing import Briefing, Composer
 from bot.core.models import Feed, IngestReport
 from bot.core.ports import Clock, FeedStore
 from bot.core.ranking import Ranked, RankWeights, rank_stories
@@ -55,6 +56,7 @@ class Service:
         clock: Clock,
         analyzer: Analyzer,
         asker: Asker,
+        composer: Composer,
         *,
         rank_weights: RankWeights | None = None,
     ) -> None:
@@ -64,6 +66,7 @@ class Service:
         self.clock = clock
         self.analyzer = analyzer
         self.asker = asker
+        self.composer = composer
         self.rank_weights = rank_weights or RankWeights()
 
     def add_feed(self, url: str, *, topic: str | None = None, title: str | None = None) -> tuple[Feed, bool]:
@@ -95,6 +98,22 @@ class Service:
     async def ingest(self, *, all_feeds: bool = False, progress: ProgressFn | None = None) -> IngestReport:
         """One ingest pass over the due feeds, or all enabled feeds."""
         return await self.ingestor.run(all_feeds=all_feeds, progress=progress)
+
+    # ---- briefings -------------------------------------------------------------------
+
+    def brief(
+        self,
+        *,
+        since: datetime | None,
+        topics: Sequence[str] = (),
+        mutes: Sequence[str] = (),
+        previous: Mapping[int, str] | None = None,
+        limit: int = 12,
+    ) -> Briefing:
+        """Compose a briefing of the stories since ``since`` (what the scheduler posts)."""
+        return self.composer.compose(
+            since=since, topics=[self.topic(t) for t in topics], mutes=mutes, previous=previous, limit=limit
+        )
 
     # ---- questions -------------------------------------------------------------------
 

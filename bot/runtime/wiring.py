@@ -10,6 +10,7 @@ from importlib import resources
 from bot.config import Settings
 from bot.core.analysis import Analyzer
 from bot.core.ask import Asker
+from bot.core.briefing import Composer
 from bot.core.extract import extended_gazetteer, extended_taxonomy
 from bot.core.service import Service
 from bot.ingest.fetch import HttpFetcher
@@ -69,6 +70,7 @@ def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
     gazetteer = extended_gazetteer(settings.gazetteer_file)
     analyzer = Analyzer(store, taxonomy, gazetteer, clock)
     asker = Asker(store, store, store, taxonomy, gazetteer, clock)
+    composer = Composer(store, gazetteer, clock)
     service = Service(
         store,
         ingestor,
@@ -76,6 +78,7 @@ def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
         clock,
         analyzer,
         asker,
+        composer,
     )
     if settings.load_default_feeds and store.get_meta(DEFAULT_FEEDS_LOADED) is None:
         load_default_feeds(service)
