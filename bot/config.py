@@ -43,6 +43,30 @@ def _as_positive_int(name: str, raw: object) -> int:
     return value
 
 
+def _as_count(name: str, raw: object) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def _as_float(name: str, raw: object, *, positive: bool) -> float:
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
+    if positive and value <= 0:
+        raise ConfigError(f"{name} must be greater than zero, got {value:g}")
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {value:g}")
+    return value
+
+
 def _as_port(name: str, raw: object) -> int | None:
     if raw in (None, ""):
         return None
@@ -117,6 +141,12 @@ class Settings:
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str | None = None
+    openai_timeout: float = 60.0  # seconds per model request
+    openai_max_retries: int = 3  # retries after 429, 5xx, timeouts, connection errors
+    llm_tokens_per_briefing: int = 60_000
+    llm_tokens_per_day: int = 1_000_000
+    llm_price_input: float = 0.15  # USD per million tokens, for estimates only
+    llm_price_output: float = 0.60
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, config_file: Path | None = None) -> Settings:
@@ -199,4 +229,10 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "openai_api_key": _as_str,
     "openai_base_url": _as_http_url,
     "openai_model": _as_str,
+    "openai_timeout": lambda n, raw: _as_float(n, raw, positive=True),
+    "openai_max_retries": _as_count,
+    "llm_tokens_per_briefing": _as_positive_int,
+    "llm_tokens_per_day": _as_positive_int,
+    "llm_price_input": lambda n, raw: _as_float(n, raw, positive=False),
+    "llm_price_output": lambda n, raw: _as_float(n, raw, positive=False),
 }

@@ -15,7 +15,9 @@ from bot.cli import ask as ask_cmd
 from bot.cli import brief as brief_cmd
 from bot.cli import feeds as feeds_cmd
 from bot.cli import ingest as ingest_cmd
+from bot.cli import prompts as prompts_cmd
 from bot.cli import stories as stories_cmd
+from bot.cli import usage as usage_cmd
 from bot.errors import BriefbotError
 
 EXIT_ERROR = 1
@@ -35,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_cmd.register(commands)
     stories_cmd.register(commands)
     ask_cmd.register(commands)
+    prompts_cmd.register(commands)
     brief_cmd.register(commands)
+    usage_cmd.register(commands)
     return parser
 
 

@@ -93,6 +93,10 @@ class SummaryWriter(Protocol):
 
     name: str  # shown in the footer, e.g. "gpt-4o-mini"
 
+    def start(self) -> None:
+        """A new briefing begins (a fresh per-briefing token budget)."""
+        ...
+
     def summarize(
         self, story: StoryRecord, sources: Sequence[SourceText], *, why: bool, problems: Sequence[str] = ()
     ) -> Written:
@@ -331,6 +335,9 @@ class Composer:
         """A briefing of the stories since ``since`` (see the module docstring)."""
         now = self.clock.now()
         previous = previous or {}
+        self.unavailable = None if self.writer else "no LLM configured"
+        if self.writer is not None:
+            self.writer.start()
         wanted = {t.lower() for t in topics}
         mute_patterns = [
             re.compile(rf"(?<!\w){re.escape(m.strip())}(?!\w)", re.I) for m in mutes if m.strip()

@@ -70,7 +70,15 @@ def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
     gazetteer = extended_gazetteer(settings.gazetteer_file)
     analyzer = Analyzer(store, taxonomy, gazetteer, clock)
     asker = Asker(store, store, store, taxonomy, gazetteer, clock)
-    composer = Composer(store, gazetteer, clock)
+    writer = None
+    if settings.llm_configured:
+        from bot.llm.client import LLMClient  # the openai SDK loads only when a model is configured
+        from bot.llm.writer import LLMSummaryWriter
+
+        writer = LLMSummaryWriter(
+            LLMClient(settings, store, clock), tokens_per_briefing=settings.llm_tokens_per_briefing
+        )
+    composer = Composer(store, gazetteer, clock, writer=writer)
     service = Service(
         store,
         ingestor,

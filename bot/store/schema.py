@@ -231,3 +231,40 @@ thread_turns = Table(
     Column("at", UTCDateTime, nullable=False),
     Index("ix_thread_turns_thread", "thread_id", "id"),
 )
+
+
+# ---- model calls (migration 5) ---------------------------------------------------------
+
+# One row per model request made through bot.llm (a cache hit is a row too, with no
+# tokens): what ``briefbot usage`` sums per day and what the daily token budget reads.
+# ``prompt`` names the prompt ("briefing", "answer", "embeddings"); ``status`` is "ok",
+# "invalid", "budget" or "error: ...".
+llm_calls = Table(
+    "llm_calls",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("prompt", String(100), nullable=False),
+    Column("version", String(50), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("cache_hit", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),  # HTTP requests made (retries, corrections)
+    Column("status", Text, nullable=False),
+    Index("ix_llm_calls_at", "at"),
+)
+
+# Validated model replies by request: the same prompt, version, model and input give the
+# stored data without calling the model again, across runs and restarts.
+llm_cache = Table(
+    "llm_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),  # sha256 hex, bot.llm.cache.cache_key
+    Column("model", String(200), nullable=False),
+    Column("prompt", String(100), nullable=False),
+    Column("version", String(50), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -14,6 +14,7 @@ as bound parameters.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import (
@@ -73,7 +74,30 @@ _PG_COLUMN = (
     "ALTER TABLE passages ADD COLUMN tsv tsvector "
     "GENERATED ALWAYS AS (to_tsvector('english'::regconfig, text)) STORED"
 )
-_PG_INDEX = "CREATE INDEX ix_passages_tsv ON passages USING gin (tsv)"
+_PG_INDEXES = (
+    "CREATE INDEX ix_passages_tsv ON passages USING gin (tsv)",
+    # company and topic filters compare lower(name): without this index PostgreSQL has no
+    # statistics for that expression, guesses 0.5% of rows and picks plans 5x slower
+    "CREATE INDEX ix_story_entities_lower ON story_entities (kind, lower(name))",
+)
+# Each word's lexemes; the most common lexemes of ``tsv`` with the share of rows holding
+# them (planner statistics, kept by ANALYZE / autovacuum); whether any passage holds a
+# word (the materialised CTE makes the planner use the GIN index, then stop at one row).
+_PG_LEXEMES = text(
+    "SELECT w.word, tsvector_to_array(to_tsvector('english'::regconfig, w.word)) "
+    "FROM unnest(CAST(:terms AS text[])) AS w(word)"
+)
+_PG_COMMON = text(
+    "SELECT e.lexeme, e.share FROM pg_stats AS s, "
+    "unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, share) "
+    "WHERE s.schemaname = current_schema() AND s.tablename = 'passages' AND s.attname = 'tsv' "
+    "AND e.lexeme = ANY(CAST(:lexemes AS text[]))"
+)
+_PG_EXISTS = text(
+    "WITH m AS MATERIALIZED (SELECT 1 FROM passages "
+    "WHERE tsv @@ websearch_to_tsquery('english'::regconfig, :words)) "
+    "SELECT EXISTS (SELECT 1 FROM m)"
+)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -126,7 +150,8 @@ def create_search(conn: Connection) -> None:
             conn.exec_driver_sql(statement)
         conn.exec_driver_sql("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
     else:
-        conn.exec_driver_sql(_PG_INDEX)
+        for statement in _PG_INDEXES:
+            conn.exec_driver_sql(statement)
 
 
 # ---- indexing ---------------------------------------------------------------------------
@@ -184,8 +209,13 @@ def _pg_tsquery(terms: Sequence[str], every: bool) -> ColumnElement[Any]:
     return func.websearch_to_tsquery(_ENGLISH, " ".join(terms) if every else " or ".join(terms))
 
 
+def _name(name: str | None) -> str | None:
+    """A topic or company filter as compared: stripped, lower-case; None when blank."""
+    return name.strip().lower() or None if name is not None else None
+
+
 def _filtered(query: SearchQuery) -> bool:
-    return bool(query.since or query.until or query.topic or query.company)
+    return any(v is not None for v in (query.since, query.until, query.topic, query.company))
 
 
 Bounds = tuple[int | None, int | None]  # lowest and highest passage id a search may return
@@ -223,7 +253,7 @@ def _sqlite_candidates(
         for kind, name in (("topic", query.topic), ("company", query.company)):
             if name is not None:
                 where.append(_ENTITY_FILTER.format(kind=kind))
-                params.append(bindparam(kind, name.strip().lower()))
+                params.append(bindparam(kind, name))
     sql = (
         "SELECT pid, score FROM ("
         "SELECT passages_fts.rowid AS pid, bm25(passages_fts) AS score "
@@ -260,7 +290,7 @@ def _pg_candidates(
                     and_(
                         story_entities.c.story_id == story_members.c.story_id,
                         story_entities.c.kind == kind,
-                        func.lower(story_entities.c.name) == name.strip().lower(),
+                        func.lower(story_entities.c.name) == name,
                     )
                 )
             )
@@ -279,9 +309,10 @@ class SearchSql:
     - only the newest ``rank_window`` matching passages (by passage id, so by indexing
       order) are ranked; a question with rarer words matches fewer and is ranked in full;
     - once the archive holds ``common_min_passages`` passages, words found in more than
-      ``common_fraction`` of the newest ``sample_passages`` passages are left out of the
-      query (always keeping the rarest word): they barely change the ranking (bm25 gives
-      them almost no weight) but reading their long posting lists dominates the time.
+      ``common_fraction`` of the passages are left out of the query (always keeping the
+      rarest word): they barely change the ranking (bm25 gives them almost no weight) but
+      reading their long posting lists dominates the time. SQLite counts each word in the
+      newest ``sample_passages`` passages; PostgreSQL reads the planner's statistics.
       Words found in no passage at all are left out too, so one unknown word does not
       turn the every-term pass into an any-term pass.
 
@@ -290,7 +321,7 @@ class SearchSql:
     """
 
     engine: Engine
-    rank_window: int = 5_000
+    rank_window: int = 2_000
     common_min_passages: int = 20_000
     sample_passages: int = 20_000
     common_fraction: float = 0.2
@@ -331,16 +362,18 @@ class SearchSql:
         terms = query_terms(query.text)
         if not terms or limit <= 0:
             return []
+        query = replace(query, topic=_name(query.topic), company=_name(query.company))
         hits: list[SearchHit] = []
         seen: set[int] = set()
         per_article: dict[int, int] = {}
         try:
             with self.engine.connect() as conn:
                 bounds = self._date_bounds(conn, query)
-                terms = self._informative(conn, terms) if bounds is not None else []
+                if bounds is None:
+                    return []  # no passage within the dates
+                terms = self._informative(conn, terms)
                 passes = (True, False) if len(terms) > 1 else (True,) if terms else ()
                 for every in passes:
-                    assert bounds is not None
                     self._fill(conn, query, terms, every, limit, bounds, hits, seen, per_article)
                     if len(hits) >= limit:
                         break
@@ -371,36 +404,52 @@ class SearchSql:
         return (None, None) if count >= self.date_scan else (int(low), int(high))
 
     def _informative(self, conn: Connection, terms: list[str]) -> list[str]:
-        """``terms`` without words no passage holds, and without those found in more than
-        ``common_fraction`` of the newest ``sample_passages`` passages (keeping the rarest),
-        once the archive holds ``common_min_passages`` passages; [] when no word is found."""
+        """``terms`` without words no passage holds, and, once the archive holds
+        ``common_min_passages`` passages, without words in more than ``common_fraction``
+        of the passages (keeping the rarest word); [] when no word is found anywhere."""
         if len(terms) < 2:
             return terms
         top = int(conn.execute(select(func.max(passages.c.id))).scalar() or 0)
         if top < self.common_min_passages:
             return terms
-        sqlite = conn.dialect.name == "sqlite"
-
-        def matching(term: str) -> Select[Any]:
-            if sqlite:
-                match = _fts.c.passages_fts.op("MATCH")(_fts_expression([term], True))
-                return select(_fts.c.rowid).where(match)
-            return select(_pg_passages.c.id).where(_pg_passages.c.tsv.op("@@")(_pg_tsquery([term], True)))
-
-        floor = top - self.sample_passages
-        counts: dict[str, int] = {}
-        for term in terms:
-            recent = matching(term).where((_fts.c.rowid if sqlite else _pg_passages.c.id) > floor)
-            counts[term] = int(
-                conn.execute(select(func.count()).select_from(recent.subquery())).scalar() or 0
-            )
-            if counts[term] == 0 and conn.execute(matching(term).limit(1)).first() is None:
-                del counts[term]  # in no passage at all: it could only empty the AND pass
-        if not counts:
+        if conn.dialect.name == "sqlite":
+            shares = self._sqlite_shares(conn, terms, top)
+        else:
+            shares = self._pg_shares(conn, terms)
+        if not shares:
             return []
-        cutoff = self.common_fraction * min(self.sample_passages, top)
-        kept = [t for t in counts if counts[t] <= cutoff]
-        return kept or [min(counts, key=lambda t: counts[t])]
+        kept = [t for t, share in shares.items() if share <= self.common_fraction]
+        return kept or [min(shares, key=lambda t: shares[t])]
+
+    def _sqlite_shares(self, conn: Connection, terms: list[str], top: int) -> dict[str, float]:
+        """The share of the newest ``sample_passages`` passages holding each term; terms in
+        no passage at all are left out."""
+        floor = top - self.sample_passages
+        shares: dict[str, float] = {}
+        for term in terms:
+            match = _fts.c.passages_fts.op("MATCH")(_fts_expression([term], True))
+            recent = select(_fts.c.rowid).where(match, _fts.c.rowid > floor).subquery()
+            count = int(conn.execute(select(func.count()).select_from(recent)).scalar() or 0)
+            if count or conn.execute(select(_fts.c.rowid).where(match).limit(1)).first() is not None:
+                shares[term] = count / min(self.sample_passages, top)
+        return shares
+
+    @staticmethod
+    def _pg_shares(conn: Connection, terms: list[str]) -> dict[str, float]:
+        """The share of passages holding each term, from the planner's statistics on the
+        ``tsv`` column (its most common lexemes; 0 for a rarer term or before the first
+        ANALYZE); terms in no passage at all are left out."""
+        lexemes: dict[str, list[str] | None] = {
+            w: xs for w, xs in conn.execute(_PG_LEXEMES, {"terms": terms})
+        }
+        wanted = sorted({x for xs in lexemes.values() for x in xs or ()})
+        freq = {str(e): float(f) for e, f in conn.execute(_PG_COMMON, {"lexemes": wanted})} if wanted else {}
+        shares: dict[str, float] = {}
+        for term in terms:
+            share = max((freq.get(x, 0.0) for x in lexemes.get(term) or ()), default=0.0)
+            if share or conn.execute(_PG_EXISTS, {"words": term}).scalar():
+                shares[term] = share
+        return shares
 
     def _fill(
         self,

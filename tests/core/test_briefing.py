@@ -86,6 +86,9 @@ class Writer:
         self.replies = replies
         self.calls: list[tuple[int, list[str]]] = []
 
+    def start(self) -> None:
+        pass
+
     def summarize(
         self, story: StoryRecord, sources: Sequence[SourceText], *, why: bool, problems: Sequence[str] = ()
     ) -> Written:

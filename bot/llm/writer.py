@@ -1,0 +1,104 @@
+"""The model-backed ``SummaryWriter`` for briefings (``bot.core.briefing``).
+
+One call per story with the ``story_summary`` prompt: the story's sources go in as
+untrusted data blocks under a fresh random marker, links replaced by ``[link]``; the reply
+is a JSON object (sentences with citation numbers, why it matters), which the composer
+then checks in code. Replies are cached by the story's content, not by the random
+marker, so an unchanged story is never sent twice, across runs and restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from bot.core.briefing import WriterUnavailable, Written, deal_parties
+from bot.core.prompts import Prompt, latest
+from bot.core.records import StoryRecord
+from bot.core.summarize import SourceText
+from bot.core.untrusted import new_marker, wrap_untrusted
+from bot.llm import TokenBudget
+from bot.llm.client import BudgetExceeded, LLMClient, LLMError
+
+MAX_SOURCE_CHARS = 4000
+
+
+def _cited(item: dict[str, Any]) -> str:
+    text = " ".join(str(item.get("text", "")).split())
+    marks = "".join(f"[{int(n)}]" for n in item.get("citations", []) if isinstance(n, int))
+    return f"{text} {marks}".strip()
+
+
+def facts_block(story: StoryRecord) -> str:
+    """The rule-based facts of a story, one per line, for the prompt."""
+    lines = []
+    if story.companies:
+        lines.append("companies: " + ", ".join(story.companies))
+    if story.chips:
+        lines.append("chips: " + ", ".join(story.chips))
+    for d in story.deals:
+        amount = f", {d.amount_text}" if d.amount_text else ""
+        lines.append(f"deal: {deal_parties(d)} ({d.kind}{amount})")
+    return "\n".join(lines) or "(none found)"
+
+
+class LLMSummaryWriter:
+    """Summaries from an OpenAI-compatible model, within a per-briefing token budget."""
+
+    def __init__(self, client: LLMClient, *, tokens_per_briefing: int, prompt: Prompt | None = None) -> None:
+        self.client = client
+        self.prompt = prompt or latest("story_summary")
+        self.tokens_per_briefing = tokens_per_briefing
+        self.budget = TokenBudget(tokens_per_briefing)
+        self.name = client.model
+
+    def start(self) -> None:
+        """A new briefing: a fresh per-briefing budget."""
+        self.budget = TokenBudget(self.tokens_per_briefing)
+
+    def summarize(
+        self, story: StoryRecord, sources: Sequence[SourceText], *, why: bool, problems: Sequence[str] = ()
+    ) -> Written:
+        """One story's summary; raises WriterUnavailable on budget or endpoint failure."""
+        marker = new_marker()
+        items = [(str(s.number), f"{s.title}\n{s.text}") for s in sources]
+        _, block = wrap_untrusted(items, marker=marker, max_chars=MAX_SOURCE_CHARS)
+        _, headline = wrap_untrusted([("headline", story.headline)], marker=marker)
+        facts = facts_block(story)
+        messages = self.prompt.render(marker=marker, headline=headline, facts=facts, sources=block)
+        if problems:
+            messages.append(
+                {
+                    "role": "user",
+                    "content": "Your previous summary failed these checks; write it again so it passes:\n- "
+                    + "\n- ".join(problems),
+                }
+            )
+        content = hashlib.sha256(
+            "\x00".join(f"{s.number}:{s.title}:{s.text}" for s in sources).encode()
+        ).hexdigest()
+        key = [str(story.id), story.headline, facts, content, f"why={why}", *problems]
+        try:
+            result = self.client.complete_json(
+                prompt=self.prompt.name,
+                version=str(self.prompt.version),
+                messages=messages,
+                schema=self.prompt.output_schema,
+                schema_name=self.prompt.schema,
+                cache_key_parts=key,
+                budget=self.budget,
+            )
+        except BudgetExceeded as exc:
+            raise WriterUnavailable(f"token budget spent: {exc}") from None
+        except LLMError as exc:
+            if exc.log_status == "invalid":
+                return Written((), None)  # the composer names the failure and retries once
+            raise WriterUnavailable(f"model unavailable: {exc}") from None
+        data = result.data
+        sentences = tuple(
+            _cited(s) for s in data.get("sentences", []) if isinstance(s, dict) and s.get("text")
+        )
+        why_item = data.get("why_it_matters")
+        why_text = _cited(why_item) if why and isinstance(why_item, dict) and why_item.get("text") else None
+        return Written(sentences, why_text)
