@@ -1,7 +1,8 @@
 """The model-backed ``SummaryWriter`` for briefings (``bot.core.briefing``).
 
-One call per story with the ``story_summary`` prompt: the story's sources go in as
-untrusted data blocks under a fresh random marker, links replaced by ``[link]``; the reply
+One call per story with the ``story_summary`` prompt: the story's most central sentences
+(``select_evidence``), grouped by source, go in as untrusted data blocks under a fresh
+random marker, links replaced by ``[link]``; the reply
 is a JSON object (sentences with citation numbers, why it matters), which the composer
 then checks in code. Replies are cached by the story's content, not by the random
 marker, so an unchanged story is never sent twice, across runs and restarts.
@@ -16,12 +17,32 @@ from typing import Any
 from bot.core.briefing import WriterUnavailable, Written, deal_parties
 from bot.core.prompts import Prompt, latest
 from bot.core.records import StoryRecord
-from bot.core.summarize import SourceText
+from bot.core.summarize import SourceText, summarize
 from bot.core.untrusted import new_marker, wrap_untrusted
 from bot.llm import TokenBudget
 from bot.llm.client import BudgetExceeded, LLMClient, LLMError
 
 MAX_SOURCE_CHARS = 4000
+EVIDENCE_SENTENCES = 8  # per story: the most central sentences across its sources
+
+
+def select_evidence(story: StoryRecord, sources: Sequence[SourceText]) -> list[tuple[int, str]]:
+    """The sentences the model gets, grouped by source number: each source's title, then
+    the story's most central sentences (the extractive summariser's ranking) that it holds.
+
+    Sending these instead of whole articles keeps a story's prompt to about a thousand
+    tokens; the grounding check still reads the whole sources.
+    """
+    salient = [*story.companies, *story.chips, *(d.amount.text for d in story.deals if d.amount)]
+    picked = summarize(sources, sentences=EVIDENCE_SENTENCES, salient=salient)
+    by_source: dict[int, list[str]] = {}
+    for p in picked:
+        for n in p.citations[:1]:
+            by_source.setdefault(n, []).append(p.text)
+    titles = {s.number: s.title for s in sources}
+    if not by_source:  # nothing scored (very short sources): their beginnings
+        return [(s.number, f"{s.title}\n{s.text[:600]}") for s in sources[:3]]
+    return [(n, f"{titles.get(n, '')}\n" + " ".join(sentences)) for n, sentences in sorted(by_source.items())]
 
 
 def _cited(item: dict[str, Any]) -> str:
@@ -62,11 +83,13 @@ class LLMSummaryWriter:
     ) -> Written:
         """One story's summary; raises WriterUnavailable on budget or endpoint failure."""
         marker = new_marker()
-        items = [(str(s.number), f"{s.title}\n{s.text}") for s in sources]
+        evidence = select_evidence(story, sources)
+        items = [(str(n), text) for n, text in evidence]
         _, block = wrap_untrusted(items, marker=marker, max_chars=MAX_SOURCE_CHARS)
         _, headline = wrap_untrusted([("headline", story.headline)], marker=marker)
         facts = facts_block(story)
-        messages = self.prompt.render(marker=marker, headline=headline, facts=facts, sources=block)
+        _, facts_data = wrap_untrusted([("facts", facts)], marker=marker)
+        messages = self.prompt.render(marker=marker, headline=headline, facts=facts_data, sources=block)
         if problems:
             messages.append(
                 {

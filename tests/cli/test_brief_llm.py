@@ -17,21 +17,18 @@ from tests.support.cli import run_cli
 from tests.support.feedserver import FeedServer
 from tests.support.openai_server import OpenAIServer, Reply
 
-BLOCK = re.compile(r"<<<(DATA-[0-9a-f]+) id=1>>>\n(.*?)\n<<<END \1>>>", re.S)
+BLOCK = re.compile(r"<<<(DATA-[0-9a-f]+) id=(\d+)>>>\n(.*?)\n<<<END \1>>>", re.S)
 
 
 def grounded(request: dict[str, Any]) -> Reply:
     user = request["messages"][1]["content"]
     match = BLOCK.search(user)
     assert match, "the sources arrive as marked data blocks"
-    lines = match.group(2).splitlines()
+    n = int(match.group(2))
+    lines = match.group(3).splitlines()
     first = re.split(r"(?<=\.)\s", " ".join(lines[1:]).strip())[0]
-    return Reply.json(
-        {
-            "sentences": [{"text": first, "citations": [1]}],
-            "why_it_matters": {"text": first, "citations": [1]},
-        }
-    )
+    cited = {"text": first, "citations": [n]}
+    return Reply.json({"sentences": [cited], "why_it_matters": cited})
 
 
 def hostile(request: dict[str, Any]) -> Reply:
