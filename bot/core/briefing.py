@@ -105,6 +105,22 @@ class SummaryWriter(Protocol):
         ...
 
 
+class BriefingStore(Protocol):
+    """What each channel was briefed (the store implements it)."""
+
+    def last_briefing_at(self, channel: str) -> datetime | None:
+        """When the channel's last briefing was composed."""
+        ...
+
+    def briefed_fingerprints(self, channel: str) -> dict[int, str]:
+        """Story id -> fingerprint of what the channel was told about it."""
+        ...
+
+    def record_briefing(self, channel: str, briefing: Briefing) -> None:
+        """Remember a briefing and its stories' fingerprints."""
+        ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from bot.core.analysis import Analyzer, AnalyzeReport
 from bot.core.ask import Answer, Asker
-from bot.core.briefing import Briefing, Composer
+from bot.core.briefing import Briefing, BriefingStore, Composer
 from bot.core.models import Feed, IngestReport
 from bot.core.ports import Clock, FeedStore
 from bot.core.ranking import Ranked, RankWeights, rank_stories
@@ -57,6 +57,7 @@ class Service:
         analyzer: Analyzer,
         asker: Asker,
         composer: Composer,
+        briefings: BriefingStore,
         *,
         rank_weights: RankWeights | None = None,
     ) -> None:
@@ -67,6 +68,7 @@ class Service:
         self.analyzer = analyzer
         self.asker = asker
         self.composer = composer
+        self.briefings = briefings
         self.rank_weights = rank_weights or RankWeights()
 
     def add_feed(self, url: str, *, topic: str | None = None, title: str | None = None) -> tuple[Feed, bool]:
@@ -107,13 +109,27 @@ class Service:
         since: datetime | None,
         topics: Sequence[str] = (),
         mutes: Sequence[str] = (),
-        previous: Mapping[int, str] | None = None,
+        channel: str | None = None,
+        since_last: bool = False,
         limit: int = 12,
     ) -> Briefing:
-        """Compose a briefing of the stories since ``since`` (what the scheduler posts)."""
-        return self.composer.compose(
+        """Compose a briefing of the stories since ``since`` (what the scheduler posts).
+
+        With a ``channel`` the briefing is remembered: stories the channel was already told
+        about come back only as "Update:" when they gained facts, and with ``since_last``
+        the window starts at the channel's last briefing (or ``since`` for its first).
+        """
+        previous: Mapping[int, str] | None = None
+        if channel is not None:
+            previous = self.briefings.briefed_fingerprints(channel)
+            if since_last:
+                since = self.briefings.last_briefing_at(channel) or since
+        briefing = self.composer.compose(
             since=since, topics=[self.topic(t) for t in topics], mutes=mutes, previous=previous, limit=limit
         )
+        if channel is not None and not briefing.empty:
+            self.briefings.record_briefing(channel, briefing)
+        return briefing
 
     # ---- questions -------------------------------------------------------------------
 

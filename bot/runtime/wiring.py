@@ -87,6 +87,7 @@ def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
         analyzer,
         asker,
         composer,
+        store,
     )
     if settings.load_default_feeds and store.get_meta(DEFAULT_FEEDS_LOADED) is None:
         load_default_feeds(service)

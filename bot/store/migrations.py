@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from bot.errors import StoreError
 from bot.store import schema
+from bot.store.briefing_sql import create_briefings as _briefings
 from bot.store.llm_sql import create_llm as _llm
 from bot.store.search_sql import create_search as _search
 from bot.store.thread_sql import create_threads as _threads
@@ -35,6 +36,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (3, "passages and full-text search", _search),
     (4, "conversation threads", _threads),
     (5, "llm calls and response cache", _llm),
+    (6, "briefings per channel and what they told", _briefings),
 ]
 
 

@@ -268,3 +268,31 @@ llm_cache = Table(
     Column("data", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+
+# ---- briefings (migration 6) -----------------------------------------------------------
+
+# Each briefing composed for a channel (kept for history and the chat apps' home views).
+briefings = Table(
+    "briefings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("since", UTCDateTime),
+    Column("mode", String(30), nullable=False),
+    Column("story_count", Integer, nullable=False),
+    Column("top_line", Text, nullable=False),
+    Column("data", JSON, nullable=False),
+    Index("ix_briefings_channel", "channel", "created_at"),
+)
+
+# What each channel was told about each story: a changed fingerprint makes an "Update:".
+briefed_stories = Table(
+    "briefed_stories",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("briefed_at", UTCDateTime, nullable=False),
+)

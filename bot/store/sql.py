@@ -10,6 +10,7 @@ from sqlalchemy import Engine, Row, bindparam, delete, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.models import Article, Event, Feed, FeedStatus, ParsedEntry
+from bot.store.briefing_sql import BriefingSql
 from bot.store.llm_sql import LlmSql
 from bot.store.schema import articles, events, feed_items, feeds, meta
 from bot.store.search_sql import SearchSql
@@ -83,7 +84,7 @@ def _article(row: Row[Any]) -> Article:
     )
 
 
-class SqlStore(StorySql, SearchSql, ThreadSql, LlmSql):
+class SqlStore(StorySql, SearchSql, ThreadSql, LlmSql, BriefingSql):
     """Feeds, articles, events and stories in a SQL database reached through ``engine``."""
 
     def __init__(self, engine: Engine, *, default_interval: int = 900) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, or_, select, update
 
 from bot.core.analysis import AnalysisBatch, Member, RestoredStory, StoryRow
 from bot.core.extract import Money
@@ -236,10 +236,18 @@ class StorySql:
         any_chip: bool = False,
         story_ids: Sequence[int] | None = None,
     ) -> list[StoryRecord]:
-        """Stories seen at or after ``since`` matching every filter given, with deals and sources."""
+        """Stories seen at or after ``since`` (or updated with new facts since), matching
+        every filter given, with deals and sources."""
         query = select(stories)
         if since is not None:
-            query = query.where(stories.c.seen_at >= since)
+            # seen since then, or given new facts since then (an "updated" story is news
+            # again even when its articles are older)
+            query = query.where(
+                or_(
+                    stories.c.seen_at >= since,
+                    and_(stories.c.state == "updated", stories.c.updated_at >= since),
+                )
+            )
         for kind, name in (("topic", topic), ("company", company), ("chip", chip)):
             if name is not None:
                 query = query.where(

@@ -65,3 +65,29 @@ def test_nothing_new_and_bad_input(news: None, capsys: pytest.CaptureFixture[str
     assert bad.code == 1 and "unknown topic 'robots'" in bad.err
     assert run_cli(capsys, "brief", "--since", "soon").code == 1
     assert run_cli(capsys, "brief", "--limit", "0").code == 1
+
+
+def test_a_channel_is_told_each_story_once_then_only_updates(
+    news: None, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = run_cli(capsys, "brief", "--channel", "team", "--since", "all", "--json").json()
+    assert len([s for sec in first["sections"] for s in sec["stories"]]) == 3
+    again = run_cli(capsys, "brief", "--channel", "team", "--since", "all")
+    assert again.code == 0 and "Nothing new" in again.out
+    assert "Nothing new" not in run_cli(capsys, "brief", "--since", "all").out  # no channel: a preview
+
+    # a later report adds a company and a chip to the AMD story
+    _, _, text, when = WIRE_B[0]
+    follow_up = (
+        "amd-3",
+        "OpenAI taps AMD for 6GW of Instinct chips, Meta eyes MI355X",
+        text + " Meta also plans to deploy MI355X chips.",
+        when,
+    )
+    feed_server.update("/b.xml", rss("Wire B", [*WIRE_B, follow_up]))
+    assert run_cli(capsys, "ingest", "--all").code == 0
+    update = run_cli(capsys, "brief", "--channel", "team", "--json").json()  # since the last briefing
+    stories = [s for sec in update["sections"] for s in sec["stories"]]
+    assert [(s["headline"][:14], s["update"]) for s in stories] == [("AMD and OpenAI", True)]
+    other = run_cli(capsys, "brief", "--channel", "other", "--since", "all").out
+    assert "AMD and OpenAI" in other and "Update:" not in other  # a channel never told is told afresh

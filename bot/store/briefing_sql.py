@@ -1,0 +1,70 @@
+"""The BriefingStore half of SqlStore: what each channel was briefed, and when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select
+
+from bot.core.briefing import Briefing
+from bot.store.schema import briefed_stories, briefings, metadata
+
+
+def create_briefings(conn: Connection) -> None:
+    """Migration 6: the briefings and briefed_stories tables."""
+    metadata.create_all(conn, tables=[briefings, briefed_stories])
+
+
+class BriefingSql:
+    """Mixin for SqlStore (which provides ``engine``): implements ``BriefingStore``."""
+
+    engine: Engine
+
+    def last_briefing_at(self, channel: str) -> datetime | None:
+        """When the channel's last briefing was composed, or None."""
+        query = select(func.max(briefings.c.created_at)).where(briefings.c.channel == channel)
+        with self.engine.connect() as conn:
+            value: datetime | None = conn.execute(query).scalar()  # max() keeps the column's UTC type
+        return value
+
+    def briefed_fingerprints(self, channel: str) -> dict[int, str]:
+        """Story id -> fingerprint of what the channel was last told about it."""
+        query = select(briefed_stories.c.story_id, briefed_stories.c.fingerprint).where(
+            briefed_stories.c.channel == channel
+        )
+        with self.engine.connect() as conn:
+            return {int(sid): str(fp) for sid, fp in conn.execute(query)}
+
+    def record_briefing(self, channel: str, briefing: Briefing) -> None:
+        """Remember a composed briefing and its stories' fingerprints, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(briefings).values(
+                    channel=channel,
+                    created_at=briefing.generated_at,
+                    since=briefing.since,
+                    mode=briefing.mode,
+                    story_count=len(briefing.items),
+                    top_line=briefing.top_line,
+                    data=briefing.as_json(),
+                )
+            )
+            ids = list(briefing.fingerprints)
+            if ids:
+                conn.execute(
+                    delete(briefed_stories).where(
+                        briefed_stories.c.channel == channel, briefed_stories.c.story_id.in_(ids)
+                    )
+                )
+                conn.execute(
+                    insert(briefed_stories),
+                    [
+                        {
+                            "channel": channel,
+                            "story_id": sid,
+                            "fingerprint": fp,
+                            "briefed_at": briefing.generated_at,
+                        }
+                        for sid, fp in briefing.fingerprints.items()
+                    ],
+                )
