@@ -97,6 +97,11 @@ class SummaryWriter(Protocol):
         """A new briefing begins (a fresh per-briefing token budget)."""
         ...
 
+    def top_line(self, period: str, stories: Sequence[tuple[int, str]]) -> str | None:
+        """The editor's pass (reduce): one line over the stories' summaries, given as
+        (story id, summary text) best first; None when it cannot. Raises WriterUnavailable."""
+        ...
+
     def summarize(
         self, story: StoryRecord, sources: Sequence[SourceText], *, why: bool, problems: Sequence[str] = ()
     ) -> Written:
@@ -415,7 +420,7 @@ class Composer:
         return Briefing(
             generated_at=now,
             since=since,
-            top_line=self._top_line(ranked, sources, since),
+            top_line=self._edited_top_line(by_section, since) or self._top_line(ranked, sources, since),
             sections=sections,
             deals=tuple(deal_rows),
             sources=tuple(sources.refs),
@@ -461,6 +466,30 @@ class Composer:
             if extra:
                 why = f"{extra[0].text} {''.join(f'[{n}]' for n in extra[0].citations)}"
         return sentences, why, "extractive", note
+
+    def _edited_top_line(
+        self, by_section: Mapping[str, list[BriefItem]], since: datetime | None
+    ) -> str | None:
+        """The model's top line over the written summaries, if it passes the checks: no
+        company, chip, amount or number the summaries do not state, no link, one line."""
+        if self.writer is None or self.unavailable is not None:
+            return None
+        items = sorted((i for group in by_section.values() for i in group), key=lambda i: -i.score)
+        if not items:
+            return None
+        summaries = [(i.story_id, CITATION.sub("", " ".join([i.headline, *i.sentences]))) for i in items]
+        period = f"the news since {since:%d %B %Y, %H:%M} UTC" if since else "the latest news"
+        try:
+            line = self.writer.top_line(period, summaries)
+        except WriterUnavailable as exc:
+            self.unavailable = exc.reason
+            return None
+        if not line or "\n" in line.strip() or len(line) > 400:
+            return None
+        problems = check_sentences(
+            [line], [text for _, text in summaries], self.gazetteer, require_citation=False
+        )
+        return None if problems else " ".join(line.split())
 
     @staticmethod
     def _top_line(ranked: Sequence[Ranked], sources: _Sources, since: datetime | None) -> str:

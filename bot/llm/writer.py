@@ -70,6 +70,7 @@ class LLMSummaryWriter:
     def __init__(self, client: LLMClient, *, tokens_per_briefing: int, prompt: Prompt | None = None) -> None:
         self.client = client
         self.prompt = prompt or latest("story_summary")
+        self.compose_prompt = latest("briefing_compose")
         self.tokens_per_briefing = tokens_per_briefing
         self.budget = TokenBudget(tokens_per_briefing)
         self.name = client.model
@@ -125,3 +126,29 @@ class LLMSummaryWriter:
         why_item = data.get("why_it_matters")
         why_text = _cited(why_item) if why and isinstance(why_item, dict) and why_item.get("text") else None
         return Written(sentences, why_text)
+
+    def top_line(self, period: str, stories: Sequence[tuple[int, str]]) -> str | None:
+        """The briefing's top line from the written summaries (the reduce step)."""
+        marker = new_marker()
+        _, block = wrap_untrusted([(str(sid), text) for sid, text in stories], marker=marker)
+        prompt = self.compose_prompt
+        messages = prompt.render(marker=marker, period=period, stories=block)
+        key = [period, *(f"{sid}:{text}" for sid, text in stories)]
+        try:
+            result = self.client.complete_json(
+                prompt=prompt.name,
+                version=str(prompt.version),
+                messages=messages,
+                schema=prompt.output_schema,
+                schema_name=prompt.schema,
+                cache_key_parts=key,
+                budget=self.budget,
+            )
+        except BudgetExceeded as exc:
+            raise WriterUnavailable(f"token budget spent: {exc}") from None
+        except LLMError as exc:
+            if exc.log_status == "invalid":
+                return None
+            raise WriterUnavailable(f"model unavailable: {exc}") from None
+        line = result.data.get("top_line")
+        return line.strip() if isinstance(line, str) and line.strip() else None

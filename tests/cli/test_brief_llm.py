@@ -20,7 +20,12 @@ from tests.support.openai_server import OpenAIServer, Reply
 BLOCK = re.compile(r"<<<(DATA-[0-9a-f]+) id=(\d+)>>>\n(.*?)\n<<<END \1>>>", re.S)
 
 
+EDITOR_LINE = "AMD and OpenAI sign a 6 gigawatts GPU deal."
+
+
 def grounded(request: dict[str, Any]) -> Reply:
+    if request["response_format"]["json_schema"]["name"] == "briefing_compose":
+        return Reply.json({"top_line": EDITOR_LINE, "top_line_story_ids": [], "sections": []})
     user = request["messages"][1]["content"]
     match = BLOCK.search(user)
     assert match, "the sources arrive as marked data blocks"
@@ -87,7 +92,8 @@ def test_model_summaries_are_checked_used_and_cached(
     data = first.json()
     assert data["mode"] == "llm" and "summaries by test-model" in data["footer"]
     calls = len(news.chat_requests)
-    assert calls == sum(len(sec["stories"]) for sec in data["sections"])  # one call per story
+    assert calls == sum(len(sec["stories"]) for sec in data["sections"]) + 1  # one per story, one editor pass
+    assert data["top_line"] == EDITOR_LINE
     body = news.chat_requests[0].body
     assert body["response_format"]["type"] == "json_schema"
     system = body["messages"][0]["content"]

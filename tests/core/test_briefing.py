@@ -85,9 +85,15 @@ class Writer:
     def __init__(self, replies: list[Written | Exception]) -> None:
         self.replies = replies
         self.calls: list[tuple[int, list[str]]] = []
+        self.top_lines: list[list[int]] = []
+        self.line: str | None = None
 
     def start(self) -> None:
         pass
+
+    def top_line(self, period: str, stories: Sequence[tuple[int, str]]) -> str | None:
+        self.top_lines.append([sid for sid, _ in stories])
+        return self.line
 
     def summarize(
         self, story: StoryRecord, sources: Sequence[SourceText], *, why: bool, problems: Sequence[str] = ()
@@ -219,3 +225,15 @@ def test_deal_amounts_in_the_table(gazetteer: Gazetteer) -> None:
     b = Composer(Store([story]), gazetteer, Clock()).compose(since=None)
     assert "| Nvidia -> OpenAI (investment) | up to $100 billion | [1] |" in b.to_markdown()
     assert b.deals[0].deal.amount_text == "up to $100 billion"
+
+
+def test_the_editor_top_line_is_used_only_when_grounded(gazetteer: Gazetteer) -> None:
+    good = Written(("OpenAI will deploy 6 gigawatts of AMD Instinct GPUs [1].",), None)
+    writer = Writer([good, Written(("Intel ships Gaudi 3 to datacenter customers [1].",), None)])
+    writer.line = "OpenAI lines up 6 gigawatts of AMD GPUs while Intel ships Gaudi 3."
+    b = compose(gazetteer, writer)
+    assert b.top_line == writer.line and writer.top_lines == [[1, 2]]
+    writer = Writer([good, Written(("Intel ships Gaudi 3 to datacenter customers [1].",), None)])
+    writer.line = "Nvidia answers with a $50 billion deal."  # nothing in the summaries says so
+    b = compose(gazetteer, writer)
+    assert b.top_line.startswith("2 stories")  # the extractive top line instead
