@@ -132,6 +132,8 @@ class Settings:
     parse_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     http_port: int | None = None
     admins: list[str] = field(default_factory=list)
+    embeddings_model: str | None = None  # e.g. "text-embedding-3-small"; unset: full-text search only
+    semantic_window: int = 50_000  # newest passage vectors kept in memory for semantic search
     taxonomy_file: Path | None = None  # extends bot/data/taxonomy.toml
     gazetteer_file: Path | None = None  # extends bot/data/gazetteer.toml
     slack_bot_token: str | None = None
@@ -220,6 +222,8 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "parse_workers": _as_positive_int,
     "http_port": _as_port,
     "admins": _as_list,
+    "embeddings_model": _as_str,
+    "semantic_window": _as_positive_int,
     "taxonomy_file": _as_file,
     "gazetteer_file": _as_file,
     "slack_bot_token": _as_str,

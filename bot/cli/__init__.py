@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from bot import __version__
 from bot.cli import ask as ask_cmd
 from bot.cli import brief as brief_cmd
+from bot.cli import channels as channels_cmd
 from bot.cli import feeds as feeds_cmd
 from bot.cli import ingest as ingest_cmd
 from bot.cli import prompts as prompts_cmd
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     prompts_cmd.register(commands)
     brief_cmd.register(commands)
     usage_cmd.register(commands)
+    channels_cmd.register(commands)
     return parser
 
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import io
+import sys
+from typing import Any, TextIO
 
+from bot.adapters.console import ConsoleAdapter
 from bot.cli.common import ProgressBar, open_app, print_json
 from bot.cli.stories import analysis_line
+from bot.errors import BriefbotError
+from bot.runtime.wiring import App
 
 
 def register(commands: Any) -> None:
@@ -25,11 +30,13 @@ def register(commands: Any) -> None:
 
     run = commands.add_parser(
         "run",
-        help="run the bot on its configured defaults",
-        description="Run one ingest pass, group what arrived into stories and show the top ones "
-        "(the scheduler and chat adapters come later).",
+        help="run the bot: an ingest pass, then the chat (the console without chat credentials)",
+        description="Run one ingest pass, group what arrived into stories and show the top ones, then "
+        "answer commands: with no SLACK_BOT_TOKEN or DISCORD_TOKEN set, the console reads one command per "
+        "line from standard input (a terminal or a pipe; `help` lists them) until its end.",
     )
     run.add_argument("--limit", type=int, default=10, help="how many of the top stories to show")
+    run.add_argument("--once", action="store_true", help="stop after the ingest pass (no console)")
     run.set_defaults(handler=_run)
 
 
@@ -60,9 +67,29 @@ async def _ingest(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     async with open_app() as app:
-        report = await app.service.ingest(progress=ProgressBar("ingest", True))
-        analysis = app.service.analyze(progress=ProgressBar("analyze", True))
-        top = app.service.stories(since=None, limit=max(0, args.limit)) if args.limit else []
+        try:
+            await _first_pass(app, args.limit)
+        except BriefbotError as exc:  # no network, a bad feed list: the console still starts
+            print(f"briefbot: ingest pass failed: {exc}", file=sys.stderr)
+        if args.once:
+            return 0
+        if app.settings.slack_bot_token or app.settings.discord_token:
+            print(
+                "briefbot: the Slack and Discord adapters are not in this version yet; starting the console",
+                file=sys.stderr,
+            )
+        stdin = _console_input()
+        if stdin is None:
+            return 0
+        sys.stdout.flush()
+        return await ConsoleAdapter(app.service, app.settings, stdin, sys.stdout).run()
+
+
+async def _first_pass(app: App, limit: int) -> None:
+    """The ingest pass, analysis and the top stories, printed (what `run` showed before the chat)."""
+    report = await app.service.ingest(progress=ProgressBar("ingest", True))
+    analysis = app.service.analyze(progress=ProgressBar("analyze", True))
+    top = app.service.stories(since=None, limit=max(0, limit)) if limit else []
     for url, error in report.failures:
         print(f"failed: {url}: {error}")
     print(_summary(report))
@@ -71,4 +98,14 @@ async def _run(args: argparse.Namespace) -> int:
         story = ranked.story
         outlets = ", ".join(dict.fromkeys(s.outlet for s in story.sources))
         print(f"- {story.headline}\n  {len(story.sources)} sources: {outlets}")
-    return 0
+    print()
+
+
+def _console_input() -> TextIO | None:
+    """Standard input as UTF-8 text that never fails on a bad byte, or None when there is none."""
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        return None
+    if isinstance(stdin, io.TextIOWrapper):
+        stdin.reconfigure(encoding="utf-8", errors="replace")
+    return stdin

@@ -71,11 +71,16 @@ def register(commands: Any) -> None:
 
 
 def analysis_line(report: AnalyzeReport) -> str:
-    """One line summing up an analyze run."""
-    return (
+    """One line summing up an analyze run, with what the deal refiner did when there is one."""
+    line = (
         f"analysed {report.analyzed} articles: {report.new_stories} new stories, "
         f"{report.updated_stories} updated, {report.joined} joined an existing story"
     )
+    if report.deals_refined:
+        line += f"; deals refined by the model in {report.deals_refined} articles"
+    if report.refiner_note:
+        line += f"; deal refiner unavailable, rule-based deals kept ({report.refiner_note})"
+    return line
 
 
 async def _analyze(args: argparse.Namespace) -> int:

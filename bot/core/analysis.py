@@ -7,7 +7,12 @@ fetch hot path. One run:
 2. rebuilds the clusterer with the stories that such articles could still join (the
    stories seen within the clusterer's near-duplicate window before the oldest of them),
    from their members' stored facts, so no article is extracted twice;
-3. extracts each article's facts and adds it to the clusterer;
+3. extracts each article's facts and adds it to the clusterer. With a
+   :class:`DealRefiner` (the model, when one is configured), an article whose rules found
+   at least one deal candidate first has its deals refined, and the refined facts are
+   what is clustered and stored; articles without candidates cost nothing. When the
+   refiner raises :class:`RefinerUnavailable` (endpoint down, budget spent) the run stops
+   calling it and keeps the rule-based deals;
 4. saves, per chunk of articles and in one transaction each, the members with their
    facts and the reason they joined, every touched story with its merged topics,
    entities, deals and chip roles, and the articles' passages for full-text search.
@@ -35,6 +40,7 @@ from bot.core.passages import split_passages
 from bot.core.ports import Clock
 from bot.core.records import StoryDeal, StoryRecord
 from bot.core.stories import ClusterConfig, ClusterInput, Story, StoryClusterer
+from bot.errors import BriefbotError
 
 ProgressFn = Callable[[int, int], None]
 
@@ -140,9 +146,40 @@ class StoryStore(Protocol):
         ...
 
 
+class RefinerUnavailable(Exception):
+    """The deal refiner cannot work now (endpoint down, budget spent): ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DealRefiner(Protocol):
+    """Refines an article's rule-based deal candidates (the LLM layer implements it)."""
+
+    def refine(self, article: Article, extraction: Extraction) -> Extraction:
+        """``extraction`` with refined ``deals`` and everything else unchanged; ``extraction``
+        itself when it keeps the rule-based deals (the model's reply was unusable, say).
+        Raises :class:`RefinerUnavailable` when it cannot refine anything now."""
+        ...
+
+
+class PassageEmbedder(Protocol):
+    """Gives passages without a vector one (``bot.llm.embeddings.Embedder``)."""
+
+    def embed_new(self, limit: int = 10_000) -> int:
+        """Embed up to ``limit`` passages that have no vector; returns how many. Raises
+        BriefbotError when the embeddings endpoint cannot answer."""
+        ...
+
+
 @dataclass
 class AnalyzeReport:
-    """What an analyze run did."""
+    """What an analyze run did.
+
+    ``deals_refined`` counts the articles whose deals the refiner returned refined;
+    ``refiner_note`` says why the refiner stopped, when it did.
+    """
 
     analyzed: int = 0
     new_stories: int = 0
@@ -150,6 +187,10 @@ class AnalyzeReport:
     joined: int = 0
     seconds: float = 0.0
     story_ids: list[int] = field(default_factory=list)
+    deals_refined: int = 0
+    refiner_note: str | None = None
+    passages_embedded: int = 0
+    embeddings_note: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -157,6 +198,10 @@ class AnalyzeReport:
             "new_stories": self.new_stories,
             "updated_stories": self.updated_stories,
             "joined_existing": self.joined,
+            "deals_refined": self.deals_refined,
+            "refiner_note": self.refiner_note,
+            "passages_embedded": self.passages_embedded,
+            "embeddings_note": self.embeddings_note,
             "seconds": round(self.seconds, 3),
         }
 
@@ -209,6 +254,8 @@ class Analyzer:
         config: ClusterConfig | None = None,
         chunk: int = 500,
         restore_limit: int = 5000,
+        refiner: DealRefiner | None = None,
+        embedder: PassageEmbedder | None = None,
     ) -> None:
         self.store = store
         self.taxonomy = taxonomy
@@ -217,22 +264,28 @@ class Analyzer:
         self.config = config or ClusterConfig()
         self.chunk = chunk
         self.restore_limit = restore_limit
+        self.refiner = refiner
+        self.embedder = embedder
 
     def run(self, *, progress: ProgressFn | None = None) -> AnalyzeReport:
         """Analyse every article not analysed yet."""
         started = time.perf_counter()
         report = AnalyzeReport()
         pending = self.store.articles_to_analyze(limit=0)
-        if not pending:
-            return report
-        pending.sort(key=lambda a: (a.published or a.fetched_at, a.id))
-        clusterer, tracked = self._restore(pending)
-        total = len(pending)
-        for begin in range(0, total, self.chunk):
-            part = pending[begin : begin + self.chunk]
-            self._analyse_chunk(part, clusterer, tracked, report)
-            if progress:
-                progress(min(begin + self.chunk, total), total)
+        if pending:
+            pending.sort(key=lambda a: (a.published or a.fetched_at, a.id))
+            clusterer, tracked = self._restore(pending)
+            total = len(pending)
+            for begin in range(0, total, self.chunk):
+                part = pending[begin : begin + self.chunk]
+                self._analyse_chunk(part, clusterer, tracked, report)
+                if progress:
+                    progress(min(begin + self.chunk, total), total)
+        if self.embedder is not None:
+            try:
+                report.passages_embedded = self.embedder.embed_new()
+            except BriefbotError as exc:  # the passages wait for the next run
+                report.embeddings_note = str(exc)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -277,7 +330,9 @@ class Analyzer:
         touched: dict[int, None] = {}
         for article in articles:
             passages.append((article.id, split_passages(article.title, article.text)))
-            ex: Extraction = extract(article.title, article.text, self.taxonomy, self.gazetteer)
+            ex = self._refine(
+                article, extract(article.title, article.text, self.taxonomy, self.gazetteer), report
+            )
             roles = chip_roles(article.title, article.text, self.gazetteer)
             assignment = clusterer.add(
                 ClusterInput(str(article.id), article.title, article.text, _date(article), ex)
@@ -301,6 +356,19 @@ class Analyzer:
                 report.joined += 1
         stories = [self._story_row(clusterer.stories[sid], tracked[sid], now, report) for sid in touched]
         self.store.save_analysis(AnalysisBatch(members, stories, passages))
+
+    def _refine(self, article: Article, ex: Extraction, report: AnalyzeReport) -> Extraction:
+        """The article's facts with refined deals, when a refiner is on and the rules found any."""
+        if self.refiner is None or not ex.deals or report.refiner_note is not None:
+            return ex
+        try:
+            refined = self.refiner.refine(article, ex)
+        except RefinerUnavailable as exc:
+            report.refiner_note = exc.reason or "unavailable"  # off for the rest of this run
+            return ex
+        if refined is not ex:
+            report.deals_refined += 1
+        return refined
 
     @staticmethod
     def _story_before(clusterer: StoryClusterer, sid: int, entry: _Tracked) -> Story:

@@ -4,7 +4,9 @@
 
 1. **Standalone query.** A follow-up in a thread ("and which chips?") that names no
    company or chip carries over the companies and chips of the thread's previous
-   question; with an LLM (#4) a model rewrites it instead.
+   question. With an ``AnswerWriter`` (the LLM) the model rewrites the question from the
+   thread into a standalone one instead; a rewrite that is empty, absurdly long, holds a
+   link or no word to search for is dropped for the carry-over.
 2. **Time window** from the question's words: "today", "this week", "this month",
    "last month", "since March", "since 2024" (a bare "in 2019" stays a search word:
    later articles recall earlier events); "in April" puts April's articles first.
@@ -20,6 +22,15 @@
 5. **Extractive answer.** The sentences of the best passages that hold the most question
    words (and, for "how much" / "when" questions, an amount or a date) come first, each
    with its ``[n]`` citation into the source list.
+6. **Written answer.** With an ``AnswerWriter``, and only when the gates above found
+   evidence (a refusal never calls the model), the model gets the question, the ledger
+   lines with their ``[n]`` marks and the best sentences of the relevant passages grouped
+   by source number (not whole articles). Its sentences are checked in code
+   (``bot.core.grounding``) against the whole texts of the sources they cite; a reply
+   that fails is regenerated once with the failures named, then replaced by the
+   extractive answer, as is a reply saying "not found" when the gates found evidence,
+   or no reply (endpoint down, budget spent). The model's local citations are renumbered
+   into the answer's source list, which lists only what it cites; ``mode`` is "llm".
 
 The thread's turns are stored, so follow-ups keep context across restarts.
 """
@@ -28,16 +39,36 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
+from bot.core.briefing import WriterUnavailable
 from bot.core.extract import Gazetteer, Taxonomy, find_money, split_sentences
+from bot.core.grounding import CITATION, check_sentences
 from bot.core.records import SourceRef, StoryDeal, StoryRecord
 from bot.core.search import STOP_WORDS, SearchHit, SearchQuery, SearchStore, query_terms
-from bot.errors import UsageError
+from bot.core.semantic import rrf
+from bot.core.summarize import SourceText
+from bot.errors import BriefbotError, UsageError
+
+__all__ = [
+    "Answer",
+    "AnswerWriter",
+    "Asker",
+    "Drafted",
+    "LedgerSource",
+    "PassageSearch",
+    "ThreadStore",
+    "Turn",
+    "WriterUnavailable",
+    "time_window",
+]
 
 MAX_QUESTION_CHARS = 2000
+MAX_REWRITE_CHARS = 400  # a standalone query longer than this is not a rewrite of a question
+EVIDENCE_SENTENCES = 8  # sentences the model gets, across the relevant passages
+EVIDENCE_PER_SOURCE = 3
 
 
 @dataclass(frozen=True)
@@ -70,6 +101,15 @@ class PassageSearch(SearchStore, Protocol):
         ...
 
 
+class SemanticRanker(Protocol):
+    """Passages ranked by embedding similarity to a question (``bot.llm.embeddings``)."""
+
+    def ranked_hits(self, question: str, k: int = 20) -> list[SearchHit]:
+        """The ``k`` passages closest to ``question``, best first; raises BriefbotError
+        when the embeddings endpoint cannot answer."""
+        ...
+
+
 class LedgerSource(Protocol):
     """Stories with their deals (implemented by the story store)."""
 
@@ -98,6 +138,7 @@ class Answer:
     sources: tuple[SourceRef, ...]
     mode: str  # "extractive" (no LLM) or "llm"
     entities: tuple[str, ...] = ()
+    note: str | None = None  # why a configured model's answer was not used
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -106,7 +147,44 @@ class Answer:
             "sources": [s.as_json() for s in self.sources],
             "mode": self.mode,
             "query": self.query,
+            "note": self.note,
         }
+
+
+class Drafted(NamedTuple):
+    """A writer's answer: whether the evidence answers the question, and its sentences,
+    each ending with ``[n]`` marks in the numbering of the passages it was given."""
+
+    found: bool
+    sentences: tuple[str, ...]
+
+
+class AnswerWriter(Protocol):
+    """Writes answers and standalone follow-up queries (implemented by the LLM layer).
+
+    Both methods raise :class:`~bot.core.briefing.WriterUnavailable` when the writer
+    cannot write now (endpoint down, budget spent).
+    """
+
+    name: str  # e.g. "gpt-4o-mini"
+
+    def answer(
+        self,
+        question: str,
+        today: str,
+        ledger_lines: Sequence[str],
+        passages: Sequence[SourceText],
+        problems: Sequence[str] = (),
+    ) -> Drafted:
+        """Answer ``question`` from the ledger lines (with their ``[n]`` marks) and the
+        numbered passages (``number`` is n, ``title`` the title, outlet and date, ``text``
+        the selected sentences); ``problems`` name what a previous attempt got wrong."""
+        ...
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str:
+        """``question``, a message in a thread whose earlier turns are ``history``
+        (oldest first), as one standalone question."""
+        ...
 
 
 # ---- question analysis -------------------------------------------------------------------
@@ -215,6 +293,8 @@ class Asker:
         gazetteer: Gazetteer,
         clock: Clock,
         *,
+        writer: AnswerWriter | None = None,
+        semantic: SemanticRanker | None = None,
         max_sentences: int = 4,
         min_coverage: float = 0.5,
     ) -> None:
@@ -224,6 +304,8 @@ class Asker:
         self.taxonomy = taxonomy
         self.gazetteer = gazetteer
         self.clock = clock
+        self.writer = writer
+        self.semantic = semantic
         self.max_sentences = max_sentences
         self.min_coverage = min_coverage
         self._known = {c.name for c in gazetteer.companies} | {c.name for c in gazetteer.chips}
@@ -237,7 +319,12 @@ class Asker:
         companies, chips = self._entities(text)
         query = text
         carried: list[str] = []
-        if history and not (companies or chips):
+        standalone, unavailable = self._rewrite(text, history)
+        if standalone is not None:
+            # the model's standalone question is searched and analysed (time window, kind)
+            query = standalone
+            companies, chips = self._entities(query)
+        elif history and not (companies or chips):
             previous = next((t for t in reversed(history) if t.role == "user"), None)
             if previous is not None and previous.entities:
                 carried = list(previous.entities)
@@ -250,7 +337,9 @@ class Asker:
                 if extra:
                     query = f"{text} {' '.join(extra)}"
                     companies, chips = self._entities(query)
-        answer = self._answer(text, query, companies, chips)
+        answer = self._answer(standalone or text, query, companies, chips, unavailable=unavailable)
+        if standalone is not None:
+            answer = replace(answer, question=text)
         if thread:
             now = self.clock.now()
             self.threads.add_turns(
@@ -264,12 +353,39 @@ class Asker:
 
     # ---- internals ---------------------------------------------------------------------
 
+    def _rewrite(self, text: str, history: Sequence[Turn]) -> tuple[str | None, str | None]:
+        """(the writer's standalone form of a follow-up, or None when there is no writer, no
+        earlier question or the rewrite fails the checks; why the writer is unavailable)."""
+        if self.writer is None or not any(t.role == "user" for t in history):
+            return None, None
+        try:
+            raw = self.writer.rewrite(text, history)
+        except WriterUnavailable as exc:
+            return None, exc.reason  # not asked again for the answer
+        query = " ".join(raw.split())
+        if (
+            not query
+            or len(query) > MAX_REWRITE_CHARS
+            or _LINKISH.search(query) is not None
+            or not query_terms(query)
+        ):
+            return None, None
+        return query, None
+
     def _entities(self, text: str) -> tuple[list[str], list[str]]:
         companies = list(dict.fromkeys(n for _, _, n in self.gazetteer.company_matcher.find_spans(text)))
         chips = list(dict.fromkeys(n for _, _, n in self.gazetteer.chip_matcher.find_spans(text)))
         return companies, chips
 
-    def _answer(self, question: str, query: str, companies: list[str], chips: list[str]) -> Answer:
+    def _answer(
+        self,
+        question: str,
+        query: str,
+        companies: list[str],
+        chips: list[str],
+        *,
+        unavailable: str | None = None,
+    ) -> Answer:
         now = self.clock.now()
         since, until = time_window(question, now)
         cited = _Cited()
@@ -281,8 +397,8 @@ class Asker:
         if chips and not companies and re.search(r"\b(?:new|latest|news|update|happen\w*)\b", question, re.I):
             lines += self._chip_lines(chips, since, cited)
         names = list(dict.fromkeys([*entities, *self._proper_nouns(query, entities)]))
-        sentences = self._passage_sentences(question, query, names, kind, since, until, cited)
-        if not lines and not sentences:
+        chosen, evidence = self._passage_sentences(question, query, names, kind, since, until)
+        if not lines and not chosen:
             subject = ", ".join(names) or " ".join(query_terms(query)[:6])
             window = " in that period" if since or until else ""
             return Answer(
@@ -294,8 +410,96 @@ class Asker:
                 "extractive",
                 entities,
             )
+        sentences = [f"{c.sentence} [{cited.cite(_ref(c.hit))}]" for c in chosen]
         body = "\n".join(lines + sentences)
-        return Answer(question, query, body, True, tuple(cited.sources), "extractive", entities)
+        extractive = Answer(question, query, body, True, tuple(cited.sources), "extractive", entities)
+        if self.writer is None:
+            return extractive
+        if unavailable is not None:
+            return replace(extractive, note=f"extractive answer: {unavailable}")
+        return self._written(extractive, query, now, lines, cited, evidence)
+
+    def _written(
+        self,
+        extractive: Answer,
+        question: str,
+        now: datetime,
+        lines: list[str],
+        cited: _Cited,
+        evidence: list[_Candidate],
+    ) -> Answer:
+        """The writer's answer when it passes the grounding checks (one regeneration with
+        the failures named), else ``extractive`` with a note saying why."""
+        assert self.writer is not None
+        local = _Cited(list(cited.sources))  # the ledger's numbers, then the evidence's
+        picked: dict[int, list[str]] = {}
+        for c in evidence:
+            picked.setdefault(local.cite(_ref(c.hit)), []).append(c.sentence)
+        passages: list[SourceText] = []
+        ground: list[str] = []
+        for n, ref in enumerate(local.sources, 1):
+            whole = "\n".join(self.search.article_passages(ref.article_id))
+            header = _header(ref)
+            chosen = picked.get(n) or self._lead(ref, whole)
+            passages.append(SourceText(n, header, " ".join(chosen)))
+            # what the checks read: the whole article, and the ledger lines built from it
+            # (an "In total:" line belongs to every source of the ledger)
+            from_ledger = [
+                CITATION.sub("", line).strip()
+                for line in lines
+                if f"[{n}]" in line or (line.startswith("In total:") and any(f"[{n}]" in x for x in lines))
+            ]
+            ground.append("\n".join([header, whole or ref.title, *from_ledger]))
+        today = f"{now.day} {now:%B %Y}"
+        problems: list[str] = []
+        for _attempt in range(2):
+            try:
+                drafted = self.writer.answer(question, today, lines, passages, problems=problems)
+            except WriterUnavailable as exc:
+                return replace(extractive, note=f"extractive answer: {exc.reason}")
+            if not drafted.found:
+                return replace(
+                    extractive, note="extractive answer: the model found no answer in the passages found"
+                )
+            sentences = [s.strip() for s in drafted.sentences if s.strip()]
+            problems = self._check_answer(sentences, ground)
+            if not problems:
+                final = _Cited()
+                text = " ".join(_renumber(s, local.sources, final) for s in sentences)
+                return replace(extractive, text=text, sources=tuple(final.sources), mode="llm")
+        return replace(
+            extractive, note="extractive answer: the model's answer failed the grounding checks twice"
+        )
+
+    def _check_answer(self, sentences: Sequence[str], ground: Sequence[str]) -> list[str]:
+        """Problems with a written answer: the grounding checks against the whole texts of
+        the sources it cites, and only a sentence saying what they do not say uncited."""
+        if not sentences:
+            return ["the answer has no sentences"]
+        cited = {int(n) for s in sentences for n in CITATION.findall(s)}
+        texts = [text if n in cited else "" for n, text in enumerate(ground, 1)]
+        problems = []
+        if not cited & set(range(1, len(ground) + 1)):
+            problems.append("the answer cites no source")
+        problems += check_sentences(sentences, texts, self.gazetteer, require_citation=False)
+        for i, sentence in enumerate(sentences, 1):
+            if not CITATION.search(sentence) and not _SAYS_MISSING.search(sentence):
+                problems.append(
+                    f"sentence {i} cites no source; only a sentence saying what the sources "
+                    "do not say may go without one"
+                )
+        return problems
+
+    def _lead(self, ref: SourceRef, whole: str) -> list[str]:
+        """The first two sentences of an article after its title (for a source that only
+        the ledger cites)."""
+        title = ref.title.strip().rstrip(".").lower()
+        sentences = [
+            s.strip()
+            for s in split_sentences(whole.replace("\n", " "))
+            if s.strip() and not (title and s.strip().lower().startswith(title))
+        ]
+        return sentences[:2] or [ref.title]
 
     def _proper_nouns(self, text: str, known: Sequence[str]) -> list[str]:
         """Names in the question the gazetteer does not know ("Stargate", "Scale AI"): runs of
@@ -392,6 +596,32 @@ class Asker:
             if n in found or re.search(rf"(?<!\w){re.escape(n.lower())}(?:e?s)?(?!\w)", lowered) is not None
         }
 
+    def _retrieve(self, query: str, since: datetime | None, until: datetime | None) -> list[SearchHit]:
+        """Full-text hits, fused with semantic hits (reciprocal rank fusion) when an
+        embeddings model is configured; at most two passages per article."""
+        hits = self.search.search(SearchQuery(query, since=since, until=until, limit=20))
+        if self.semantic is None:
+            return hits
+        try:
+            related = self.semantic.ranked_hits(query, 20)
+        except BriefbotError:
+            return hits  # the embeddings endpoint is down: full-text search alone
+        related = [
+            h
+            for h in related
+            if (since is None or (h.published is not None and h.published >= since))
+            and (until is None or (h.published is not None and h.published < until))
+        ]
+        by_id = {h.passage_id: h for h in [*related, *hits]}
+        fused: list[SearchHit] = []
+        per_article: dict[int, int] = {}
+        for pid in rrf([[h.passage_id for h in hits], [h.passage_id for h in related]]):
+            hit = by_id[pid]
+            if per_article.get(hit.article_id, 0) < 2:
+                per_article[hit.article_id] = per_article.get(hit.article_id, 0) + 1
+                fused.append(hit)
+        return fused[:20]
+
     def _passage_sentences(
         self,
         question: str,
@@ -400,9 +630,11 @@ class Asker:
         kind: _QuestionKind,
         since: datetime | None,
         until: datetime | None,
-        cited: _Cited,
-    ) -> list[str]:
-        hits = self.search.search(SearchQuery(query, since=since, until=until, limit=20))
+    ) -> tuple[list[_Candidate], list[_Candidate]]:
+        """The sentences of the extractive answer, best first, and the evidence for a
+        writer (those sentences, then the next best, a few per source); both empty when
+        the relevance gates find nothing that answers."""
+        hits = self._retrieve(query, since, until)
         month = _month_named(question)
         if month is not None:  # "announced in April": that month's articles first
             hits.sort(key=lambda h: not (h.published is not None and h.published.month == month))
@@ -435,7 +667,7 @@ class Asker:
                     candidates.append(_Candidate(score, rank, sentence, hit, present, piece))
         candidates.sort(key=lambda c: (-c.score, c.rank))
         if len(names) >= 2 and not any(c.present >= 2 for c in candidates):
-            return []  # nothing relates the names the question relates ("did Apple invest in xAI?")
+            return [], []  # nothing relates the names the question relates ("did Apple invest in xAI?")
         chosen: list[_Candidate] = []
         per_article: dict[int, int] = {}
         seen_text: set[str] = set()
@@ -455,13 +687,29 @@ class Asker:
                 (c for c in candidates if c.score > 0 and kind.answers_amount(c.sentence, c.piece)), None
             )
             if figure is None:
-                return []
+                return [], []
             chosen = [*chosen[: self.max_sentences - 1], figure]
-        out = []
-        for c in chosen:
-            ref = SourceRef(c.hit.article_id, c.hit.url, c.hit.title, c.hit.outlet, c.hit.published)
-            out.append(f"{c.sentence} [{cited.cite(ref)}]")
-        return out
+        return chosen, self._evidence(chosen, candidates)
+
+    @staticmethod
+    def _evidence(chosen: list[_Candidate], candidates: list[_Candidate]) -> list[_Candidate]:
+        """What a writer reads: the extractive answer's sentences, then the next best
+        candidates (at most ``EVIDENCE_PER_SOURCE`` a source, no repeats)."""
+        evidence: list[_Candidate] = []
+        per_article: dict[int, int] = {}
+        seen: set[str] = set()
+        for c in [*chosen, *candidates]:
+            if len(evidence) >= max(EVIDENCE_SENTENCES, len(chosen)):
+                break
+            if c.score <= 0:  # never one of the chosen: they all score above zero
+                break
+            key = re.sub(r"\W+", "", c.sentence.lower())[:80]
+            if key in seen or per_article.get(c.hit.article_id, 0) >= EVIDENCE_PER_SOURCE:
+                continue
+            seen.add(key)
+            per_article[c.hit.article_id] = per_article.get(c.hit.article_id, 0) + 1
+            evidence.append(c)
+        return evidence
 
     def _relevant(
         self, hit: SearchHit, names: list[str], content: set[str], articles: dict[int, str]
@@ -491,6 +739,40 @@ class Asker:
         return len(content & _stems(text)) / len(content) >= self.min_coverage
 
 
+def _ref(hit: SearchHit) -> SourceRef:
+    return SourceRef(hit.article_id, hit.url, hit.title, hit.outlet, hit.published)
+
+
+def _header(ref: SourceRef) -> str:
+    """A source's first line for the model: title, outlet and date ("6 October 2025")."""
+    when = f"{ref.published.day} {ref.published:%B %Y}" if ref.published else "undated"
+    return f"{ref.title} — {ref.outlet}, {when}"
+
+
+def _renumber(sentence: str, local: Sequence[SourceRef], final: _Cited) -> str:
+    """``sentence`` with its local ``[n]`` marks turned into numbers of ``final``'s list
+    (each source once per sentence)."""
+    seen: set[int] = set()
+
+    def swap(m: re.Match[str]) -> str:
+        n = int(m.group(1))
+        if not 1 <= n <= len(local):
+            return ""
+        number = final.cite(local[n - 1])
+        if number in seen:
+            return ""
+        seen.add(number)
+        return f"[{number}]"
+
+    text = CITATION.sub(swap, sentence)
+    return re.sub(r"\s+(?=\[\d)", " ", text).strip()
+
+
+_LINKISH = re.compile(  # as bot.core.grounding reads a link or a bare domain
+    r"(?:https?://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|ai|co|example|news|dev|app|xyz)\b",
+    re.I,
+)
+_SAYS_MISSING = re.compile(r"\b(?:not|no|none|neither|nor|unclear|unknown|without)\b|n't\b", re.I)
 _NAME = re.compile(r"\b(?:[A-Z][\w-]*|[a-z]+[A-Z][\w-]*|[A-Za-z]+\d+[A-Za-z\d-]*)")
 _PERIOD_TEXT = re.compile(
     r"\b(?:q[1-4]|fy\s?\d{2,4}|(?:first|second|third|fourth)[- ](?:fiscal[- ])?quarter|"

@@ -6,7 +6,8 @@ A summary sentence passes when:
 - every company and chip it names occurs in the story's sources;
 - every amount of money, power figure and other number it states occurs in the sources
   ("$4 billion" matches "$4B" and "4 billion dollars"; "6 GW" matches "6 gigawatts");
-- it holds no link or bare domain: links come only from stored article URLs.
+- it holds no link, and no bare domain the sources do not write themselves ("Amazon.com"
+  is a name when a source says it): links come only from stored article URLs.
 
 ``check_sentences`` returns one-line problems (empty when everything passes), so a
 failed summary can be regenerated with the failure named.
@@ -42,6 +43,7 @@ def check_sentences(
     (``sources[0]`` is source [1]); empty when all checks pass."""
     problems: list[str] = []
     corpus = "\n".join(sources)
+    corpus_lower = corpus.lower()
     companies = {n for _, n in gazetteer.company_matcher.find(corpus)}
     chips = {n for _, n in gazetteer.chip_matcher.find(corpus)}
     money = [m for m in find_money(corpus) if m.usd is not None]
@@ -56,9 +58,12 @@ def check_sentences(
             if not 1 <= n <= len(sources):
                 problems.append(f"{where} cites [{n}] but the story has {len(sources)} sources")
         text = CITATION.sub(" ", sentence)
-        link = _LINK.search(text)
-        if link:
-            problems.append(f"{where} contains a link or domain ({link.group(0)!r}); links are not allowed")
+        for link in _LINK.finditer(text):
+            written = link.group(0)
+            if not written.lower().startswith(("http", "www.")) and written.lower() in corpus_lower:
+                continue  # a name the sources write this way ("Amazon.com"), not a link to follow
+            problems.append(f"{where} contains a link or domain ({written!r}); links are not allowed")
+            break
         for _, name in gazetteer.company_matcher.find(text):
             if name not in companies:
                 problems.append(f"{where} names {name}, which no source names")

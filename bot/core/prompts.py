@@ -104,6 +104,7 @@ SCHEMAS: dict[str, JSONSchema] = {
         found={"type": "boolean"},
         sentences=_array(_CITED),
     ),
+    "rewrite_question": _object(query=_STRING),
     "deal_extraction": _object(
         deals=_array(
             _object(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -14,6 +14,19 @@ from bot.core.models import Feed, IngestReport
 from bot.core.ports import Clock, FeedStore
 from bot.core.ranking import Ranked, RankWeights, rank_stories
 from bot.core.records import ChipRecord, ChipStory, DealRecord, StoryRecord
+from bot.core.subscriptions import (
+    KINDS,
+    Channel,
+    ChannelStore,
+    Subscription,
+    clean_word,
+    parse_channel_id,
+    parse_days,
+    parse_platform,
+    parse_time,
+    parse_zone,
+    quoted,
+)
 from bot.errors import BriefbotError, NotFoundError, UsageError
 
 ProgressFn = Callable[[int, int], None]
@@ -58,6 +71,7 @@ class Service:
         asker: Asker,
         composer: Composer,
         briefings: BriefingStore,
+        channels: ChannelStore,
         *,
         rank_weights: RankWeights | None = None,
     ) -> None:
@@ -69,6 +83,7 @@ class Service:
         self.asker = asker
         self.composer = composer
         self.briefings = briefings
+        self.channels = channels
         self.rank_weights = rank_weights or RankWeights()
 
     def add_feed(self, url: str, *, topic: str | None = None, title: str | None = None) -> tuple[Feed, bool]:
@@ -131,6 +146,128 @@ class Service:
             self.briefings.record_briefing(channel, briefing)
         return briefing
 
+    # ---- channels, subscriptions and mutes -------------------------------------------
+
+    def set_channel(
+        self,
+        platform: str,
+        channel_id: str,
+        *,
+        at: str | None = None,
+        tz: str | None = None,
+        days: str | None = None,
+        topics: Sequence[str] | None = None,
+    ) -> tuple[Channel, bool]:
+        """Add a digest channel, or change the given settings of an existing one.
+
+        Each value is checked (time, IANA zone, days, topics by the taxonomy) and a bad one
+        is a one-line UsageError naming it; returns (channel, created).
+        """
+        key = (parse_platform(platform), parse_channel_id(channel_id))
+        current = self.channels.get_channel(*key) or Channel(*key)
+        channel = replace(
+            current,
+            at=parse_time(at) if at is not None else current.at,
+            tz=parse_zone(tz) if tz is not None else current.tz,
+            days=parse_days(days) if days is not None else current.days,
+            topics=tuple(dict.fromkeys(self.topic(t) for t in topics))
+            if topics is not None
+            else current.topics,
+        )
+        created = self.channels.save_channel(channel, self.clock.now())
+        return self.channels.get_channel(*key) or channel, created
+
+    def channel(self, platform: str, channel_id: str) -> Channel | None:
+        """A digest channel, or None when it has none."""
+        return self.channels.get_channel(parse_platform(platform), channel_id.strip())
+
+    def list_channels(self) -> list[Channel]:
+        """Every digest channel with its schedule."""
+        return self.channels.list_channels()
+
+    def remove_channel(self, platform: str, channel_id: str) -> None:
+        """Stop a channel's digests (its mutes go too); NotFoundError when it has none."""
+        key = (parse_platform(platform), channel_id.strip())
+        if not self.channels.remove_channel(*key):
+            raise NotFoundError(f"no channel {key[0]}:{key[1]}; see `briefbot channels list`")
+
+    def interest(self, what: str, kind: str | None = None) -> tuple[str, str]:
+        """What a person wants to follow as (kind, canonical value).
+
+        With ``kind`` the name must be one of that kind ("AWS" as a company is Amazon);
+        without, it is tried as a topic, a company, then a chip. A keyword is any word.
+        """
+        name = " ".join(what.split())
+        if kind is not None and kind not in KINDS:
+            raise UsageError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+        if kind == "keyword":
+            return "keyword", clean_word(name)
+        if not name:
+            raise UsageError("say what to follow: a topic, a company, a chip or keyword WORD")
+        lookups: dict[str, Callable[[str], str]] = {
+            "topic": self.topic,
+            "company": self.company,
+            "chip": self.chip,
+        }
+        if kind is not None:
+            return kind, lookups[kind](name)
+        for candidate, lookup in lookups.items():
+            try:
+                return candidate, lookup(name)
+            except UsageError:
+                continue
+        try:
+            hint = f'; to follow it as a word: subscribe keyword "{clean_word(name)}"'
+        except UsageError:
+            hint = ""
+        raise UsageError(f"{quoted(name)} is not a topic, company or chip I know{hint}")
+
+    def subscribe(
+        self, platform: str, user_id: str, what: str, kind: str | None = None
+    ) -> tuple[Subscription, bool]:
+        """Follow a topic, company, chip or keyword; returns (subscription, created)."""
+        found_kind, value = self.interest(what, kind)
+        sub = Subscription(parse_platform(platform), user_id, found_kind, value)
+        return sub, self.channels.add_subscription(sub, self.clock.now())
+
+    def unsubscribe(self, platform: str, user_id: str, what: str, kind: str | None = None) -> Subscription:
+        """Stop following something; NotFoundError when the person did not follow it."""
+        mine = self.subscriptions(platform, user_id)
+        wanted: list[tuple[str, str]] = []
+        try:
+            wanted.append(self.interest(what, kind))
+        except UsageError:
+            if kind not in (None, "keyword"):
+                raise
+        if kind is None:
+            folded = " ".join(what.split()).casefold()
+            wanted += [(s.kind, s.value) for s in mine if s.value.casefold() == folded]
+        for sub in mine:
+            if (sub.kind, sub.value) in wanted:
+                self.channels.remove_subscription(sub.platform, sub.user_id, sub.kind, sub.value)
+                return sub
+        raise NotFoundError("you do not follow that; see /subscriptions")
+
+    def subscriptions(self, platform: str, user_id: str) -> list[Subscription]:
+        """One person's subscriptions, oldest first."""
+        return self.channels.list_subscriptions(platform=parse_platform(platform), user_id=user_id)
+
+    def mute(self, scope: str, word: str) -> tuple[str, bool]:
+        """Leave out stories mentioning ``word`` for a scope; returns (word, created)."""
+        clean = clean_word(word, "muted word")
+        return clean, self.channels.add_mute(scope, clean, self.clock.now())
+
+    def unmute(self, scope: str, word: str) -> str:
+        """Stop muting a word; NotFoundError when it was not muted."""
+        clean = clean_word(word, "muted word")
+        if not self.channels.remove_mute(scope, clean):
+            raise NotFoundError(f"{clean!r} is not muted here")
+        return clean
+
+    def mutes(self, scope: str) -> list[str]:
+        """A scope's muted words."""
+        return self.channels.list_mutes(scope)
+
     # ---- questions -------------------------------------------------------------------
 
     def ask(self, question: str, thread: str | None = None) -> Answer:
@@ -158,6 +295,13 @@ class Service:
         found = self.analyzer.gazetteer.company_matcher.lookup(name)
         if found is None:
             raise UsageError(f"unknown company {name!r}; add it to the gazetteer to track it")
+        return found
+
+    def chip(self, name: str) -> str:
+        """A chip's canonical name from any alias ("TPU v7" -> "Ironwood"), or a UsageError."""
+        found = self.analyzer.gazetteer.chip_matcher.lookup(name)
+        if found is None:
+            raise UsageError(f"unknown chip {name!r}; add it to the gazetteer to track it")
         return found
 
     def stories(

@@ -34,7 +34,7 @@ import re
 import secrets
 from collections.abc import Sequence
 
-__all__ = ["DEFAULT_MAX_CHARS", "clean_untrusted", "new_marker", "wrap_untrusted"]
+__all__ = ["DEFAULT_MAX_CHARS", "clean_untrusted", "new_marker", "shown_text", "wrap_untrusted"]
 
 DEFAULT_MAX_CHARS = 8000
 _TRUNCATED = " […]"
@@ -159,16 +159,31 @@ def new_marker(rng: random.Random | None = None) -> str:
     return f"DATA-{bits:010x}"
 
 
-def _defuse(text: str, marker: str) -> str:
+def _defuse(text: str, marker: str | None) -> str:
     """Remove the marker and anything that looks like a data marker, until none is left."""
-    token = re.compile(re.escape(marker), re.IGNORECASE)
+    token = re.compile(re.escape(marker), re.IGNORECASE) if marker else None
     while True:
         before = text
-        text = token.sub("", text)
+        if token is not None:
+            text = token.sub("", text)
         text = _BRACKET_RUN.sub(lambda m: (m.group(1) or m.group(2)) * 2, text)
         text = _FORGED_MARKER.sub(" ", text)
         if text == before:
             return text
+
+
+def shown_text(
+    text: str, *, marker: str | None = None, max_chars: int = DEFAULT_MAX_CHARS, keep_links: bool = False
+) -> str:
+    """What a data block made by :func:`wrap_untrusted` holds for ``text``: what the model reads.
+
+    Checks of a model's reply against its input (names, amounts) read this, so that text
+    a model never saw (hidden HTML, anything past ``max_chars``, links) never vouches for it.
+    """
+    body = _defuse(clean_untrusted(text, max_chars), marker)
+    if not keep_links:
+        body = _LINK.sub("[link]", body)
+    return body.strip()
 
 
 def _label(label: str) -> str:
@@ -199,9 +214,6 @@ def wrap_untrusted(
         raise ValueError(f"a data marker looks like DATA-7f3a9c1e2b, got {marker!r}")
     blocks = []
     for label, text in items:
-        body = _defuse(clean_untrusted(text, max_chars), marker)
-        if not keep_links:
-            body = _LINK.sub("[link]", body)
-        body = body.strip()
+        body = shown_text(text, marker=marker, max_chars=max_chars, keep_links=keep_links)
         blocks.append(f"<<<{marker} id={_label(label)}>>>\n{body}\n<<<END {marker}>>>")
     return marker, "\n\n".join(blocks)

@@ -8,7 +8,7 @@ from functools import partial
 from importlib import resources
 
 from bot.config import Settings
-from bot.core.analysis import Analyzer
+from bot.core.analysis import Analyzer, DealRefiner
 from bot.core.ask import Asker
 from bot.core.briefing import Composer
 from bot.core.extract import extended_gazetteer, extended_taxonomy
@@ -68,16 +68,26 @@ def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
     ingestor = Ingestor(store, fetcher, processor, clock)
     taxonomy = extended_taxonomy(settings.taxonomy_file)
     gazetteer = extended_gazetteer(settings.gazetteer_file)
-    analyzer = Analyzer(store, taxonomy, gazetteer, clock)
-    asker = Asker(store, store, store, taxonomy, gazetteer, clock)
     writer = None
+    refiner: DealRefiner | None = None
+    answer_writer = None
+    embedder = None
     if settings.llm_configured:
-        from bot.llm.client import LLMClient  # the openai SDK loads only when a model is configured
+        from bot.llm.answers import LLMAnswerWriter  # the openai SDK loads only when a model is configured
+        from bot.llm.client import LLMClient
+        from bot.llm.deals import LLMDealRefiner
         from bot.llm.writer import LLMSummaryWriter
 
-        writer = LLMSummaryWriter(
-            LLMClient(settings, store, clock), tokens_per_briefing=settings.llm_tokens_per_briefing
-        )
+        client = LLMClient(settings, store, clock)  # one client: briefings, answers and deals
+        writer = LLMSummaryWriter(client, tokens_per_briefing=settings.llm_tokens_per_briefing)
+        answer_writer = LLMAnswerWriter(client)
+        refiner = LLMDealRefiner(client, gazetteer)  # the same client: one endpoint mode, one budget
+        if settings.embeddings_model:
+            from bot.llm.embeddings import Embedder
+
+            embedder = Embedder(client, store, settings.embeddings_model, window=settings.semantic_window)
+    analyzer = Analyzer(store, taxonomy, gazetteer, clock, refiner=refiner, embedder=embedder)
+    asker = Asker(store, store, store, taxonomy, gazetteer, clock, writer=answer_writer, semantic=embedder)
     composer = Composer(store, gazetteer, clock, writer=writer)
     service = Service(
         store,
@@ -87,7 +97,8 @@ def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
         analyzer,
         asker,
         composer,
-        store,
+        store,  # briefings
+        store,  # channels, subscriptions and mutes
     )
     if settings.load_default_feeds and store.get_meta(DEFAULT_FEEDS_LOADED) is None:
         load_default_feeds(service)

@@ -15,9 +15,11 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from bot.errors import StoreError
 from bot.store import schema
 from bot.store.briefing_sql import create_briefings as _briefings
+from bot.store.channel_sql import create_channels as _channels
 from bot.store.llm_sql import create_llm as _llm
 from bot.store.search_sql import create_search as _search
 from bot.store.thread_sql import create_threads as _threads
+from bot.store.vector_sql import create_vectors as _vectors
 
 
 def _initial(conn: Connection) -> None:
@@ -37,6 +39,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "conversation threads", _threads),
     (5, "llm calls and response cache", _llm),
     (6, "briefings per channel and what they told", _briefings),
+    (7, "channels, subscriptions and mutes", _channels),
+    (8, "passage vectors for semantic search", _vectors),
 ]
 
 

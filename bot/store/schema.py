@@ -14,11 +14,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 
@@ -295,4 +297,63 @@ briefed_stories = Table(
     Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
     Column("fingerprint", String(64), nullable=False),
     Column("briefed_at", UTCDateTime, nullable=False),
+)
+
+
+# ---- channels, subscriptions and mutes (migration 7) ----------------------------------
+
+# Digest destinations: "slack:C123" posts at ``at`` (HH:MM) in the IANA zone ``tz`` on
+# ``days`` ("weekdays", "daily" or "mon,wed"); ``topics`` is a JSON list, empty for all.
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(20), nullable=False),
+    Column("channel_id", String(100), nullable=False),
+    Column("at", String(5), nullable=False),
+    Column("tz", String(64), nullable=False),
+    Column("days", String(40), nullable=False),
+    Column("topics", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("platform", "channel_id", name="uq_channels_destination"),
+)
+
+# One person's interests: ``kind`` is topic, company, chip or keyword; ``value`` is the
+# canonical name (gazetteer / taxonomy spelling) or the lower-case keyword.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(20), nullable=False),
+    Column("user_id", String(100), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("value", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("platform", "user_id", "kind", "value", name="uq_subscriptions_interest"),
+    Index("ix_subscriptions_value", "kind", "value"),
+)
+
+# Words that leave stories out: ``scope`` is "channel:<platform>:<id>" or "user:<platform>:<id>".
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scope", String(220), nullable=False),
+    Column("word", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("scope", "word", name="uq_mutes_scope_word"),
+)
+
+
+# ---- passage vectors (migration 8) -----------------------------------------------------
+
+# One unit-normalised float32 vector per passage and embeddings model (bot.core.semantic).
+passage_vectors = Table(
+    "passage_vectors",
+    metadata,
+    Column("passage_id", Integer, ForeignKey("passages.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("vector", LargeBinary, nullable=False),
 )

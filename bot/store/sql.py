@@ -11,11 +11,13 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.models import Article, Event, Feed, FeedStatus, ParsedEntry
 from bot.store.briefing_sql import BriefingSql
+from bot.store.channel_sql import ChannelSql
 from bot.store.llm_sql import LlmSql
 from bot.store.schema import articles, events, feed_items, feeds, meta
 from bot.store.search_sql import SearchSql
 from bot.store.story_sql import StorySql
 from bot.store.thread_sql import ThreadSql
+from bot.store.vector_sql import VectorSql
 
 _FEED_STATE_FIELDS = (
     "title",
@@ -84,7 +86,7 @@ def _article(row: Row[Any]) -> Article:
     )
 
 
-class SqlStore(StorySql, SearchSql, ThreadSql, LlmSql, BriefingSql):
+class SqlStore(StorySql, SearchSql, ThreadSql, LlmSql, BriefingSql, ChannelSql, VectorSql):
     """Feeds, articles, events and stories in a SQL database reached through ``engine``."""
 
     def __init__(self, engine: Engine, *, default_interval: int = 900) -> None:

@@ -82,6 +82,10 @@ def test_ingest_analyses_and_stories_merge_outlets(
         "new_stories": 3,
         "updated_stories": 0,
         "joined_existing": 1,
+        "deals_refined": 0,  # no model configured: rule-based deals only
+        "refiner_note": None,
+        "passages_embedded": 0,
+        "embeddings_note": None,
         "seconds": ingested["analysis"]["seconds"],  # type: ignore[index]
     }
     stories = run_cli(capsys, "stories", "--since", "all", "--json").json()

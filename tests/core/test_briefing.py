@@ -237,3 +237,12 @@ def test_the_editor_top_line_is_used_only_when_grounded(gazetteer: Gazetteer) ->
     writer.line = "Nvidia answers with a $50 billion deal."  # nothing in the summaries says so
     b = compose(gazetteer, writer)
     assert b.top_line.startswith("2 stories")  # the extractive top line instead
+
+
+def test_a_domain_the_sources_write_is_a_name_but_a_link_never_passes(gazetteer: Gazetteer) -> None:
+    from bot.core.grounding import check_sentences
+
+    sources = ["Amazon.com said it will invest $4 billion in Anthropic."]
+    assert check_sentences(["Amazon.com will invest $4 billion in Anthropic [1]."], sources, gazetteer) == []
+    assert check_sentences(["See evil.example for more [1]."], sources, gazetteer)
+    assert check_sentences(["Details at https://amazon.com [1]."], sources, gazetteer)

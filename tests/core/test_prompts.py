@@ -20,7 +20,7 @@ from bot.core.prompts import (
 from bot.core.untrusted import wrap_untrusted
 
 REPO_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
-SHIPPED = {"story_summary", "briefing_compose", "answer_question", "deal_extraction"}
+SHIPPED = {"story_summary", "briefing_compose", "answer_question", "deal_extraction", "rewrite_question"}
 
 GOOD = """+++
 name = "demo"
