@@ -140,7 +140,7 @@ def run_briefbot(feeds: int, items: int, delay_ms: float, knobs: dict[str, str])
             for name in ("cold", "warm", "tick10"):
                 if name == "tick10":
                     farm.tick(0.1)
-                report, _ = briefbot(["ingest", "--all", "--json"], env)
+                report, _ = briefbot(["ingest", "--all", "--no-analyze", "--json"], env)
                 results[name] = float(report["seconds"])  # type: ignore[arg-type]
                 print(
                     f"  briefbot {name:7} {results[name]:7.2f} s  new={report['new_articles']} "
@@ -162,13 +162,13 @@ def run_5000(knobs: dict[str, str], delay_ms: float) -> tuple[float, float]:
             opml.write_bytes(farm.opml())
             briefbot(["feeds", "import", str(opml), "--json"], env)
             t = time.perf_counter()
-            cold, _ = briefbot(["ingest", "--all", "--json"], env)
+            cold, _ = briefbot(["ingest", "--all", "--no-analyze", "--json"], env)
             print(
                 f"  briefbot 5000 cold  {cold['seconds']} s ({time.perf_counter() - t:.1f} s wall), "
                 f"new={cold['new_articles']}",
                 flush=True,
             )
-            warm, rss = briefbot(["ingest", "--all", "--json"], env)
+            warm, rss = briefbot(["ingest", "--all", "--no-analyze", "--json"], env)
             print(
                 f"  briefbot 5000 warm  {warm['seconds']} s, not_modified={warm['not_modified']}, "
                 f"peak RSS {rss:.0f} MB",
