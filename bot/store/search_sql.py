@@ -13,7 +13,7 @@ as bound parameters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -41,12 +41,11 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from bot.core.passages import split_passages
 from bot.core.search import SearchHit, SearchQuery, query_terms
 from bot.errors import StoreError
+from bot.store.rows import chunks, outlet_name
 from bot.store.schema import UTCDateTime, articles, feeds, passages, story_entities, story_members
-from bot.store.story_sql import outlet_name
 
 __all__ = ["SearchSql", "create_search", "index_articles_in", "index_passages_in"]
 
-_CHUNK = 500
 _PER_ARTICLE = 2  # passages per article in one result list
 _MAX_LIMIT = 100  # hits one search may return
 
@@ -98,14 +97,6 @@ _PG_EXISTS = text(
     "WHERE tsv @@ websearch_to_tsquery('english'::regconfig, :words)) "
     "SELECT EXISTS (SELECT 1 FROM m)"
 )
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-# ---- migration 3 ------------------------------------------------------------------------
 
 
 def _require_fts5(conn: Connection) -> None:
@@ -173,7 +164,7 @@ def index_articles_in(conn: Connection, items: Sequence[tuple[int, Sequence[str]
     ids = list(latest)
     dates: dict[int, Any] = {}
     date = func.coalesce(articles.c.published, articles.c.fetched_at)
-    for part in _chunks(ids):
+    for part in chunks(ids):
         conn.execute(delete(passages).where(passages.c.article_id.in_(part)))
         dates.update(
             (i, d) for i, d in conn.execute(select(articles.c.id, date).where(articles.c.id.in_(part)))
@@ -184,7 +175,7 @@ def index_articles_in(conn: Connection, items: Sequence[tuple[int, Sequence[str]
         if article_id in dates
         for position, body in enumerate(latest[article_id])
     ]
-    for part in _chunks(rows, 5000):
+    for part in chunks(rows, 5000):
         conn.execute(insert(passages), list(part))
 
 

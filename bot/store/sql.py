@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from bot.core.models import Article, Event, Feed, FeedStatus, ParsedEntry
 from bot.store.briefing_sql import BriefingSql
 from bot.store.channel_sql import ChannelSql
+from bot.store.delivery_sql import DeliverySql
 from bot.store.llm_sql import LlmSql
+from bot.store.rows import article_from, chunks
 from bot.store.schema import articles, events, feed_items, feeds, meta
 from bot.store.search_sql import SearchSql
 from bot.store.story_sql import StorySql
@@ -35,14 +37,6 @@ _FEED_STATE_FIELDS = (
     "last_error",
     "interval_seconds",
 )
-
-# SQLite allows 32,766 bound parameters; stay well below for IN lists and bulk inserts.
-_CHUNK = 500
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _feed(row: Row[Any]) -> Feed:
@@ -69,24 +63,7 @@ def _feed(row: Row[Any]) -> Feed:
     )
 
 
-def _article(row: Row[Any]) -> Article:
-    m = row._mapping
-    return Article(
-        id=m["id"],
-        feed_id=m["feed_id"],
-        url=m["url"],
-        canonical_url=m["canonical_url"],
-        title=m["title"],
-        text=m["text"],
-        summary=m["summary"],
-        author=m["author"],
-        published=m["published"],
-        fetched_at=m["fetched_at"],
-        backfill=bool(m["backfill"]),
-    )
-
-
-class SqlStore(StorySql, SearchSql, ThreadSql, LlmSql, BriefingSql, ChannelSql, VectorSql):
+class SqlStore(StorySql, SearchSql, ThreadSql, LlmSql, BriefingSql, ChannelSql, VectorSql, DeliverySql):
     """Feeds, articles, events and stories in a SQL database reached through ``engine``."""
 
     def __init__(self, engine: Engine, *, default_interval: int = 900) -> None:
@@ -230,7 +207,7 @@ class SqlStore(StorySql, SearchSql, ThreadSql, LlmSql, BriefingSql, ChannelSql, 
         """The most recently fetched articles, newest first."""
         query = select(articles).order_by(articles.c.fetched_at.desc(), articles.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
-            return [_article(r) for r in conn.execute(query)]
+            return [article_from(r._mapping) for r in conn.execute(query)]
 
     def articles_for_feed(self, feed_id: int) -> list[Article]:
         """Every article a feed delivered (including ones first stored from another feed)."""
@@ -241,7 +218,7 @@ class SqlStore(StorySql, SearchSql, ThreadSql, LlmSql, BriefingSql, ChannelSql, 
             .order_by(articles.c.id)
         )
         with self.engine.connect() as conn:
-            return [_article(r) for r in conn.execute(query)]
+            return [article_from(r._mapping) for r in conn.execute(query)]
 
     # -- events and meta -------------------------------------------------------
 
@@ -277,7 +254,7 @@ class SqlStore(StorySql, SearchSql, ThreadSql, LlmSql, BriefingSql, ChannelSql, 
 def _select_in(conn: Any, query: Any, column: Any, values: list[Any]) -> list[tuple[Any, ...]]:
     """Rows of ``query`` filtered by ``column IN values``, in chunks the database accepts."""
     out: list[tuple[Any, ...]] = []
-    for part in _chunks(values):
+    for part in chunks(values):
         out.extend(tuple(row) for row in conn.execute(query.where(column.in_(part))))
     return out
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, or_, select, update
 
@@ -13,22 +12,8 @@ from bot.core.analysis import AnalysisBatch, Member, RestoredStory, StoryRow
 from bot.core.extract import Money
 from bot.core.models import Article
 from bot.core.records import SourceRef, StoryDeal, StoryRecord
+from bot.store.rows import article_from, chunks, outlet_name
 from bot.store.schema import articles, deals, feeds, stories, story_entities, story_members
-
-_CHUNK = 500
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def outlet_name(feed_title: str | None, url: str | None) -> str:
-    """The outlet a reader recognises: the feed's title, else the article's host."""
-    if feed_title and feed_title.strip():
-        return feed_title.strip()
-    host = urlsplit(url or "").hostname or ""
-    return host.removeprefix("www.") or "unknown outlet"
 
 
 def _story_values(row: StoryRow) -> dict[str, Any]:
@@ -83,22 +68,6 @@ def _deal(m: Any) -> StoryDeal:
     )
 
 
-def _article(m: Any) -> Article:
-    return Article(
-        id=m["id"],
-        feed_id=m["feed_id"],
-        url=m["url"],
-        canonical_url=m["canonical_url"],
-        title=m["title"],
-        text=m["text"],
-        summary=m["summary"],
-        author=m["author"],
-        published=m["published"],
-        fetched_at=m["fetched_at"],
-        backfill=bool(m["backfill"]),
-    )
-
-
 class StorySql:
     """Mixin for SqlStore (which provides ``engine``): implements ``StoryStore``."""
 
@@ -116,7 +85,7 @@ class StorySql:
         if limit:
             query = query.limit(limit)
         with self.engine.connect() as conn:
-            return [_article(r._mapping) for r in conn.execute(query)]
+            return [article_from(r._mapping) for r in conn.execute(query)]
 
     def next_story_id(self) -> int:
         """One more than the highest story id stored."""
@@ -134,11 +103,11 @@ class StorySql:
             member_query = select(story_members, articles).join(
                 articles, articles.c.id == story_members.c.article_id
             )
-            for part in _chunks([r["id"] for r in rows]):
+            for part in chunks([r["id"] for r in rows]):
                 for r in conn.execute(member_query.where(story_members.c.story_id.in_(part))):
                     m = r._mapping
                     members.setdefault(m["story_id"], []).append(
-                        (m["position"], Member(_article(m), m["facts"]))
+                        (m["position"], Member(article_from(m), m["facts"]))
                     )
         return [
             RestoredStory(
@@ -156,7 +125,7 @@ class StorySql:
         with self.engine.begin() as conn:
             ids = [s.id for s in batch.stories]
             existing: set[int] = set()
-            for part in _chunks(ids):
+            for part in chunks(ids):
                 existing |= {r[0] for r in conn.execute(select(stories.c.id).where(stories.c.id.in_(part)))}
                 conn.execute(delete(story_entities).where(story_entities.c.story_id.in_(part)))
                 conn.execute(delete(deals).where(deals.c.story_id.in_(part)))
@@ -202,7 +171,7 @@ class StorySql:
     def _member_counts(conn: Connection, batch: AnalysisBatch) -> dict[int, int]:
         ids = [s.id for s in batch.stories]
         counts: dict[int, int] = {}
-        for part in _chunks(ids):
+        for part in chunks(ids):
             query = (
                 select(story_members.c.story_id, func.count())
                 .where(story_members.c.story_id.in_(part))
@@ -269,7 +238,7 @@ class StorySql:
             rows: list[Any]
             if story_ids is not None:
                 rows = []
-                for part in _chunks(list(story_ids)):
+                for part in chunks(list(story_ids)):
                     rows.extend(r._mapping for r in conn.execute(query.where(stories.c.id.in_(part))))
             else:
                 rows = [r._mapping for r in conn.execute(query)]
@@ -308,7 +277,7 @@ class StorySql:
     @staticmethod
     def _deals_for(conn: Connection, ids: list[int]) -> dict[int, list[StoryDeal]]:
         out: dict[int, list[tuple[int, StoryDeal]]] = {}
-        for part in _chunks(ids):
+        for part in chunks(ids):
             for r in conn.execute(select(deals).where(deals.c.story_id.in_(part))):
                 m = r._mapping
                 out.setdefault(m["story_id"], []).append((m["position"], _deal(m)))
@@ -330,7 +299,7 @@ class StorySql:
             .outerjoin(feeds, feeds.c.id == articles.c.feed_id)
         )
         out: dict[int, list[tuple[Any, SourceRef]]] = {}
-        for part in _chunks(ids):
+        for part in chunks(ids):
             for r in conn.execute(query.where(story_members.c.story_id.in_(part))):
                 m = r._mapping
                 ref = SourceRef(
@@ -350,7 +319,7 @@ class StorySql:
         ).outerjoin(feeds, feeds.c.id == articles.c.feed_id)
         out: dict[int, SourceRef] = {}
         with self.engine.connect() as conn:
-            for part in _chunks(list(article_ids)):
+            for part in chunks(list(article_ids)):
                 for r in conn.execute(query.where(articles.c.id.in_(part))):
                     m = r._mapping
                     out[m["id"]] = SourceRef(
