@@ -111,6 +111,46 @@ def _as_file(name: str, raw: object) -> Path | None:
     return path
 
 
+def _as_duration(name: str, raw: object) -> int:
+    """ "3h", "90m", "1d", "45s" or plain seconds -> seconds (zero allowed)."""
+    text = str(raw).strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    scale = units.get(text[-1:], 0) if text else 0
+    number = text[:-1] if scale else text
+    try:
+        value = int(number.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a duration such as 3h, 90m or 10800 (seconds), got {raw!r}"
+        ) from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value * (scale or 1)
+
+
+def _as_quiet_hours(name: str, raw: object) -> tuple[str, str] | None:
+    """ "22:00-07:00" -> ("22:00", "07:00"); empty means none."""
+    text = str(raw or "").strip()
+    if not text:
+        return None
+    start, sep, end = (p.strip() for p in text.partition("-"))
+    parts = (start, end)
+    ok = bool(sep) and all(
+        len(p) == 5
+        and p[2] == ":"
+        and p[:2].isdigit()
+        and p[3:].isdigit()
+        and int(p[:2]) < 24
+        and int(p[3:]) < 60
+        for p in parts
+    )
+    if not ok or start == end:
+        raise ConfigError(
+            f"{name} must be two different times HH:MM-HH:MM (UTC), e.g. 22:00-07:00, got {raw!r}"
+        )
+    return start, end
+
+
 def _as_list(name: str, raw: object) -> list[str]:
     if isinstance(raw, list):
         return [str(x).strip() for x in raw if str(x).strip()]
@@ -149,6 +189,9 @@ class Settings:
     llm_tokens_per_day: int = 1_000_000
     llm_price_input: float = 0.15  # USD per million tokens, for estimates only
     llm_price_output: float = 0.60
+    digest_max_late: int = 3 * 3600  # seconds: a digest missed while down is posted late if younger
+    quiet_hours: tuple[str, str] | None = None  # ("22:00", "07:00") in UTC: no alerts then
+    alerts_per_hour: int = 5  # alerts per person per hour at most
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, config_file: Path | None = None) -> Settings:
@@ -239,4 +282,7 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "llm_tokens_per_day": _as_positive_int,
     "llm_price_input": lambda n, raw: _as_float(n, raw, positive=False),
     "llm_price_output": lambda n, raw: _as_float(n, raw, positive=False),
+    "digest_max_late": _as_duration,
+    "quiet_hours": _as_quiet_hours,
+    "alerts_per_hour": _as_positive_int,
 }

@@ -8,9 +8,13 @@ import sys
 from typing import Any, TextIO
 
 from bot.adapters.console import ConsoleAdapter
+from bot.adapters.console_publisher import PLATFORM as CONSOLE
+from bot.adapters.console_publisher import ConsolePublisher
 from bot.cli.common import ProgressBar, open_app, print_json
 from bot.cli.stories import analysis_line
+from bot.core.analysis import AnalyzeReport
 from bot.errors import BriefbotError
+from bot.runtime.scheduler import BotScheduler, Publishers
 from bot.runtime.wiring import App
 
 
@@ -30,13 +34,16 @@ def register(commands: Any) -> None:
 
     run = commands.add_parser(
         "run",
-        help="run the bot: an ingest pass, then the chat (the console without chat credentials)",
+        help="run the bot: an ingest pass, then the scheduled jobs and the chat (the console without "
+        "chat credentials)",
         description="Run one ingest pass, group what arrived into stories and show the top ones, then "
         "answer commands: with no SLACK_BOT_TOKEN or DISCORD_TOKEN set, the console reads one command per "
         "line from standard input (a terminal or a pipe; `help` lists them) until its end.",
     )
     run.add_argument("--limit", type=int, default=10, help="how many of the top stories to show")
-    run.add_argument("--once", action="store_true", help="stop after the ingest pass (no console)")
+    run.add_argument(
+        "--once", action="store_true", help="stop after the ingest pass and the due deliveries (no console)"
+    )
     run.set_defaults(handler=_run)
 
 
@@ -67,10 +74,16 @@ async def _ingest(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     async with open_app() as app:
+        analysis = None
         try:
-            await _first_pass(app, args.limit)
+            analysis = await _first_pass(app, args.limit)
         except BriefbotError as exc:  # no network, a bad feed list: the console still starts
             print(f"briefbot: ingest pass failed: {exc}", file=sys.stderr)
+        jobs = BotScheduler(app, Publishers({CONSOLE: ConsolePublisher(sys.stdout)}))
+        try:
+            await jobs.startup(analysis)  # unconfirmed deliveries, missed digests, first alerts
+        except BriefbotError as exc:
+            print(f"briefbot: deliveries failed: {exc}", file=sys.stderr)
         if args.once:
             return 0
         if app.settings.slack_bot_token or app.settings.discord_token:
@@ -82,10 +95,14 @@ async def _run(args: argparse.Namespace) -> int:
         if stdin is None:
             return 0
         sys.stdout.flush()
-        return await ConsoleAdapter(app.service, app.settings, stdin, sys.stdout).run()
+        jobs.start()
+        try:
+            return await ConsoleAdapter(app.service, app.settings, stdin, sys.stdout).run()
+        finally:
+            jobs.shutdown()  # the end of the input ends the run, jobs and all
 
 
-async def _first_pass(app: App, limit: int) -> None:
+async def _first_pass(app: App, limit: int) -> AnalyzeReport:
     """The ingest pass, analysis and the top stories, printed (what `run` showed before the chat)."""
     report = await app.service.ingest(progress=ProgressBar("ingest", True))
     analysis = app.service.analyze(progress=ProgressBar("analyze", True))
@@ -99,6 +116,7 @@ async def _first_pass(app: App, limit: int) -> None:
         outlets = ", ".join(dict.fromkeys(s.outlet for s in story.sources))
         print(f"- {story.headline}\n  {len(story.sources)} sources: {outlets}")
     print()
+    return analysis
 
 
 def _console_input() -> TextIO | None:

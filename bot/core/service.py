@@ -10,6 +10,7 @@ from typing import Protocol
 from bot.core.analysis import Analyzer, AnalyzeReport
 from bot.core.ask import Answer, Asker
 from bot.core.briefing import Briefing, BriefingStore, Composer
+from bot.core.delivery import disable_channel
 from bot.core.models import Feed, IngestReport
 from bot.core.ports import Clock, FeedStore
 from bot.core.ranking import Ranked, RankWeights, rank_stories
@@ -127,12 +128,15 @@ class Service:
         channel: str | None = None,
         since_last: bool = False,
         limit: int = 12,
+        record: bool = True,
     ) -> Briefing:
         """Compose a briefing of the stories since ``since`` (what the scheduler posts).
 
         With a ``channel`` the briefing is remembered: stories the channel was already told
         about come back only as "Update:" when they gained facts, and with ``since_last``
         the window starts at the channel's last briefing (or ``since`` for its first).
+        With ``record`` False the caller remembers it (``briefings.record_briefing``) once
+        it is delivered (the scheduler, so a crash before posting loses nothing).
         """
         previous: Mapping[int, str] | None = None
         if channel is not None:
@@ -142,7 +146,7 @@ class Service:
         briefing = self.composer.compose(
             since=since, topics=[self.topic(t) for t in topics], mutes=mutes, previous=previous, limit=limit
         )
-        if channel is not None and not briefing.empty:
+        if channel is not None and record and not briefing.empty:
             self.briefings.record_briefing(channel, briefing)
         return briefing
 
@@ -176,6 +180,10 @@ class Service:
         )
         created = self.channels.save_channel(channel, self.clock.now())
         return self.channels.get_channel(*key) or channel, created
+
+    def disable_destination(self, destination: str) -> bool:
+        """Stop digests to ``platform:id`` after a permanent delivery failure; True when one was on."""
+        return disable_channel(self.channels, destination, self.clock.now())
 
     def channel(self, platform: str, channel_id: str) -> Channel | None:
         """A digest channel, or None when it has none."""

@@ -16,6 +16,7 @@ from bot.errors import StoreError
 from bot.store import schema
 from bot.store.briefing_sql import create_briefings as _briefings
 from bot.store.channel_sql import create_channels as _channels
+from bot.store.delivery_sql import create_deliveries as _deliveries
 from bot.store.llm_sql import create_llm as _llm
 from bot.store.search_sql import create_search as _search
 from bot.store.thread_sql import create_threads as _threads
@@ -41,6 +42,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (6, "briefings per channel and what they told", _briefings),
     (7, "channels, subscriptions and mutes", _channels),
     (8, "passage vectors for semantic search", _vectors),
+    (9, "delivery outbox", _deliveries),
 ]
 
 

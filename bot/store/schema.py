@@ -357,3 +357,25 @@ passage_vectors = Table(
     Column("model", String(200), primary_key=True),
     Column("vector", LargeBinary, nullable=False),
 )
+
+
+# ---- delivery outbox (migration 9) -----------------------------------------------------
+
+# Every digest and alert, claimed under a unique key before it is posted (bot.core.delivery):
+# ``state`` is claimed, posted or failed; ``payload`` is the platform-neutral post.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(300), nullable=False, unique=True),
+    Column("destination", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("posted_at", UTCDateTime),
+    Column("error", Text),
+    Index("ix_deliveries_destination", "destination", "kind", "claimed_at"),
+    Index("ix_deliveries_state", "state"),
+)
