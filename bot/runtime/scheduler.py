@@ -1,0 +1,263 @@
+"""The jobs of ``briefbot run``, on APScheduler 3's AsyncIOScheduler.
+
+Jobs are rebuilt from the database at start, with stable ids and ``replace_existing``:
+
+- ``feeds``: every ``BRIEFBOT_FEED_INTERVAL`` seconds (with jitter) an ingest pass over the
+  due feeds (each feed's own interval and backoff decide which), analysis, breaking
+  alerts for the new or updated stories, and a refresh of the digest jobs (channels
+  added, changed or removed in the meantime);
+- ``digest:<platform>:<id>``: one cron job per enabled channel, at its HH:MM on its days
+  in its own time zone; it composes the channel's briefing since its last one and posts it
+  through the outbox under the key ``digest:<platform>:<id>:<local slot>``; the briefing is
+  remembered for the channel ("Update:", the next window) only once it is delivered;
+- ``housekeeping``: daily, settles deliveries left claimed.
+
+At start (:meth:`BotScheduler.startup`) claimed-but-unconfirmed deliveries are resolved
+and digests missed while briefbot was down are posted late once (or skipped, and recorded
+as an event, when older than ``BRIEFBOT_DIGEST_MAX_LATE``). Digests and alerts go only to
+platforms with a publisher (today the console); the job functions can be called directly
+with a frozen clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.core.alerts import Alerter, AlertReport
+from bot.core.analysis import AnalyzeReport
+from bot.core.delivery import Outbox, Outcome, Payload, Publisher, TransientError
+from bot.core.schedule import due_digests, slot_label
+from bot.core.subscriptions import Channel, day_numbers
+from bot.errors import BriefbotError
+from bot.runtime.wiring import App
+
+log = logging.getLogger(__name__)
+
+DIGEST = "digest"
+LAST_RUN = "digest_last_run:"  # meta key prefix, then the channel key
+FEEDS_JOB = "feeds"
+HOUSEKEEPING_JOB = "housekeeping"
+DIGEST_LIMIT = 12
+SETTLED_AFTER = timedelta(hours=1)  # housekeeping leaves younger claims to the job posting them
+
+
+class Publishers:
+    """Routes each destination to the publisher of its platform (``slack:C1`` -> Slack)."""
+
+    def __init__(self, by_platform: Mapping[str, Publisher]) -> None:
+        self.by_platform = dict(by_platform)
+
+    @property
+    def platforms(self) -> set[str]:
+        return set(self.by_platform)
+
+    def _for(self, destination: str) -> Publisher:
+        publisher = self.by_platform.get(destination.partition(":")[0])
+        if publisher is None:  # not running now (no token set): leave the row for a run that has it
+            raise TransientError(f"no adapter posts to {destination} in this run")
+        return publisher
+
+    def post(self, destination: str, payload: Payload, key: str) -> None:
+        self._for(destination).post(destination, payload, key)
+
+    def already_delivered(self, destination: str, key: str) -> bool:
+        return self._for(destination).already_delivered(destination, key)
+
+
+def digest_key(channel: Channel, slot: datetime) -> str:
+    """``digest:slack:C1:2026-11-26T09:00+01:00``"""
+    return f"{DIGEST}:{channel.key}:{slot_label(channel, slot)}"
+
+
+class BotScheduler:
+    """The bot's jobs and what they do; :meth:`start` puts them on an AsyncIOScheduler."""
+
+    def __init__(
+        self, app: App, publishers: Publishers, *, scheduler: AsyncIOScheduler | None = None
+    ) -> None:
+        self.app = app
+        self.service = app.service
+        self.clock = app.service.clock
+        self.publishers = publishers
+        settings = app.settings
+        self.max_late = timedelta(seconds=settings.digest_max_late)
+        self.outbox = Outbox(app.store, publishers, self.clock, disable=self.service.disable_destination)
+        self.alerter = Alerter(
+            app.store,
+            self.outbox,
+            self.clock,
+            quiet_hours=settings.quiet_hours,
+            per_hour=settings.alerts_per_hour,
+            platforms=publishers.platforms,
+        )
+        self.scheduler = scheduler or AsyncIOScheduler(timezone="UTC")
+
+    # ---- the scheduler ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Add every job (stable ids, replacing any of the same id) and start the scheduler if stopped."""
+        interval = self.app.settings.feed_interval
+        self.scheduler.add_job(
+            self.poll_job,
+            IntervalTrigger(seconds=interval, jitter=max(1, min(60, interval // 10))),
+            id=FEEDS_JOB,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.add_job(
+            self.housekeeping_job,
+            CronTrigger(hour=4, minute=15, timezone="UTC"),
+            id=HOUSEKEEPING_JOB,
+            replace_existing=True,
+            coalesce=True,
+        )
+        self.sync_digest_jobs()
+        if not self.scheduler.running:
+            self.scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop the scheduler without waiting for running jobs (a piped run must end)."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def sync_digest_jobs(self) -> list[str]:
+        """One cron job per enabled channel with a publisher; jobs of gone channels removed."""
+        wanted: dict[str, Channel] = {
+            f"{DIGEST}:{c.key}": c
+            for c in self.service.list_channels()
+            if c.enabled and c.platform in self.publishers.platforms
+        }
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith(DIGEST + ":") and job.id not in wanted:
+                job.remove()
+        for job_id, channel in wanted.items():
+            hour, minute = (int(p) for p in channel.at.split(":"))
+            self.scheduler.add_job(
+                self.digest_job,
+                CronTrigger(
+                    hour=hour,
+                    minute=minute,
+                    day_of_week=",".join(str(d) for d in day_numbers(channel.days)),
+                    timezone=zoneinfo.ZoneInfo(channel.tz),
+                ),
+                args=[channel.key],
+                id=job_id,
+                replace_existing=True,
+                coalesce=True,
+                misfire_grace_time=max(1, int(self.max_late.total_seconds())),
+            )
+        return sorted(wanted)
+
+    # ---- jobs ------------------------------------------------------------------------
+
+    async def startup(self, analysis: AnalyzeReport | None = None) -> None:
+        """Settle unconfirmed deliveries, post missed digests, alert on the first pass's stories."""
+        counts = await asyncio.to_thread(self.outbox.resolve_unconfirmed)
+        if counts:
+            log.info("unconfirmed deliveries resolved: %s", counts)
+        await asyncio.to_thread(self.run_digests)
+        if analysis is not None:
+            await asyncio.to_thread(self.alerter.run, analysis.story_ids)
+
+    async def poll_job(self) -> None:
+        """Ingest the due feeds, analyse, alert, refresh the digest jobs; errors are logged."""
+        try:
+            await asyncio.sleep(random.uniform(0, 1))  # spread instances started together
+            await self.service.ingest()
+            analysis = await asyncio.to_thread(self.service.analyze)
+            await asyncio.to_thread(self.alerts, analysis.story_ids)
+            self.sync_digest_jobs()
+        except BriefbotError as exc:
+            log.warning("feed polling failed: %s", exc)
+        except Exception:
+            log.exception("feed polling failed")
+
+    async def digest_job(self, channel_key: str) -> None:
+        """A channel's cron job: post its due digest."""
+        try:
+            await asyncio.to_thread(self.run_digests, [channel_key])
+        except Exception:
+            log.exception("digest for %s failed", channel_key)
+
+    async def housekeeping_job(self) -> None:
+        """Daily: settle deliveries left claimed for over an hour."""
+        try:
+            await asyncio.to_thread(self.outbox.resolve_unconfirmed, SETTLED_AFTER)
+        except Exception:
+            log.exception("housekeeping failed")
+
+    # ---- the work (synchronous; the jobs run it in a thread) --------------------------
+
+    def alerts(self, story_ids: Iterable[int]) -> AlertReport:
+        """Breaking alerts for these new or updated stories."""
+        report = self.alerter.run(list(story_ids))
+        if report.sent or report.capped or report.failed:
+            log.info("alerts: %s", report.as_json())
+        return report
+
+    def run_digests(self, keys: Iterable[str] | None = None) -> dict[str, Outcome | str]:
+        """Post every due digest (of the channels ``keys``, else all); returns outcome by outbox key.
+
+        A channel's window starts at its last run (else its creation); a due slot already in
+        the outbox is not composed again; an empty briefing is not posted.
+        """
+        now = self.clock.now()
+        wanted = set(keys) if keys is not None else None
+        channels = [
+            c
+            for c in self.service.list_channels()
+            if c.platform in self.publishers.platforms and (wanted is None or c.key in wanted)
+        ]
+        last_runs = {
+            c.key: datetime.fromisoformat(value)
+            for c in channels
+            if (value := self.app.store.get_meta(LAST_RUN + c.key)) is not None
+        }
+        plan = due_digests(channels, last_runs, now, max_late=self.max_late)
+        outcomes: dict[str, Outcome | str] = {}
+        for channel, slot in plan.skipped:
+            key = digest_key(channel, slot)
+            if not self.outbox.seen(key):
+                self.app.store.add_event(
+                    "digest_skipped",
+                    f"digest for {channel.key} at {slot_label(channel, slot)} missed",
+                    now=now,
+                )
+                outcomes[key] = "missed"
+        for channel, slot in plan.due:
+            key = digest_key(channel, slot)
+            outcomes[key] = self._digest(channel, slot, key)
+        for channel in channels:
+            self.app.store.set_meta(LAST_RUN + channel.key, now.isoformat())
+        return outcomes
+
+    def _digest(self, channel: Channel, slot: datetime, key: str) -> Outcome | str:
+        if self.outbox.seen(key):  # claimed before: settle it, never compose twice
+            return self.outbox.deliver(key, channel.key, DIGEST, {})
+        briefing = self.service.brief(
+            since=slot - timedelta(days=1),
+            topics=channel.topics,
+            mutes=self.service.mutes(channel.scope),
+            channel=channel.key,
+            since_last=True,
+            limit=DIGEST_LIMIT,
+            record=False,  # remembered below once delivered: a crash before that recomposes it
+        )
+        if briefing.empty:
+            log.info("digest for %s at %s: nothing new", channel.key, slot_label(channel, slot))
+            return "empty"
+        payload = {"kind": DIGEST, "text": briefing.to_markdown(), "briefing": briefing.as_json()}
+        outcome = self.outbox.deliver(key, channel.key, DIGEST, payload)
+        if outcome in ("posted", "confirmed", "pending"):  # pending: the outbox will post it
+            self.service.briefings.record_briefing(channel.key, briefing)
+        return outcome

@@ -1,0 +1,219 @@
+"""The jobs of `briefbot run`: console digests posted exactly once, driven with a frozen clock."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.adapters.console_publisher import ConsolePublisher
+from bot.config import Settings
+from bot.core.delivery import POSTED
+from bot.core.models import ParsedEntry
+from bot.core.subscriptions import Subscription
+from bot.runtime.scheduler import LAST_RUN, BotScheduler, Publishers
+from bot.runtime.wiring import App, build
+from tests.cli.test_console import TPU_NEWS
+from tests.cli.test_story_commands import rss
+from tests.support.feedserver import FeedServer
+
+START = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
+DUE = datetime(2026, 11, 26, 8, 0, 30, tzinfo=UTC)  # 09:00:30 in Berlin
+KEY = "digest:console:console:2026-11-26T09:00+01:00"
+HEADER = "# AI infrastructure briefing"
+
+
+class FrozenClock:
+    def __init__(self, now: datetime) -> None:
+        self.value = now
+
+    def now(self) -> datetime:
+        return self.value
+
+
+class Crash(BaseException):
+    """The process dying between claim and post."""
+
+
+class CrashingPublisher:
+    def post(self, destination: str, payload: Mapping[str, Any], key: str) -> None:
+        raise Crash()
+
+    def already_delivered(self, destination: str, key: str) -> bool:
+        return False
+
+
+@pytest.fixture
+def app(env: dict[str, str]) -> Iterator[tuple[App, FrozenClock]]:
+    clock = FrozenClock(START)
+    built = build(Settings.load(), clock=clock)  # type: ignore[arg-type]
+    feed, _ = built.store.add_feed("https://news.example/feed", topic=None, title="TPU Wire", now=START)
+    items = [
+        ParsedEntry(
+            item_id=key, url=f"https://{key}.example/", canonical_url=f"https://{key}.example/",
+            title=title, text=text, summary=text[:80], published=START - timedelta(hours=2),
+        )
+        for key, title, text, _ in TPU_NEWS
+    ]  # fmt: skip
+    built.store.store_entries(feed, items, now=START, backfill=False)
+    built.service.analyze()
+    built.service.set_channel("console", "console", at="09:00", tz="Europe/Berlin", days="daily")
+    yield built, clock
+    asyncio.run(built.aclose())
+
+
+def _jobs(app: App, out: io.StringIO) -> BotScheduler:
+    return BotScheduler(app, Publishers({"console": ConsolePublisher(out)}))
+
+
+def test_a_due_console_digest_is_posted_exactly_once(app: tuple[App, FrozenClock]) -> None:
+    built, clock = app
+    out = io.StringIO()
+    jobs = _jobs(built, out)
+    assert jobs.run_digests() == {}  # 08:00 Berlin: not yet
+    clock.value = DUE
+    assert jobs.run_digests() == {KEY: "posted"}
+    assert jobs.run_digests() == {}
+    asyncio.run(jobs.digest_job("console:console"))  # the cron job firing again changes nothing
+    asyncio.run(_jobs(built, out).startup())  # nor does a restart
+    assert out.getvalue().count(HEADER) == 1 and "Ironwood" in out.getvalue()
+    row = built.store.get_delivery(KEY)
+    assert row is not None and row.state == POSTED and row.destination == "console:console"
+    assert row.payload["kind"] == "digest" and row.payload["briefing"]["sections"]
+
+
+def test_a_crash_between_claim_and_post_posts_the_digest_once_after_restart(
+    app: tuple[App, FrozenClock],
+) -> None:
+    built, clock = app
+    clock.value = DUE
+    crashing = BotScheduler(built, Publishers({"console": CrashingPublisher()}))
+    with pytest.raises(Crash):
+        crashing.run_digests()
+    out = io.StringIO()
+    restarted = _jobs(built, out)
+    asyncio.run(restarted.startup())
+    assert restarted.run_digests() == {}
+    assert out.getvalue().count(HEADER) == 1
+
+
+def test_a_digest_missed_too_long_ago_is_skipped_and_recorded(app: tuple[App, FrozenClock]) -> None:
+    built, clock = app
+    clock.value = DUE + timedelta(hours=3, minutes=1)
+    out = io.StringIO()
+    assert _jobs(built, out).run_digests() == {KEY: "missed"}
+    assert out.getvalue() == ""
+    assert [e.kind for e in built.store.list_events()] == ["digest_skipped"]
+
+
+def test_alerts_reach_console_subscribers_once(app: tuple[App, FrozenClock]) -> None:
+    built, _ = app
+    built.store.add_subscription(Subscription("console", "local", "chip", "Ironwood"), START)
+    built.store.add_subscription(Subscription("slack", "U1", "chip", "Ironwood"), START)  # no Slack here
+    ids = [s.id for s in built.store.list_stories()]
+    out = io.StringIO()
+    jobs = _jobs(built, out)
+    assert jobs.alerts(ids).sent == 1
+    assert jobs.alerts(ids).sent == 0
+    assert out.getvalue().count("**Breaking:**") == 1
+    assert [d.destination for d in built.store.list_deliveries()] == ["console:local"]
+
+
+def test_jobs_are_rebuilt_with_stable_ids_in_each_channels_zone(app: tuple[App, FrozenClock]) -> None:
+    built, _ = app
+    built.service.set_channel("console", "ny", at="08:00", tz="America/New_York", days="weekdays")
+    built.service.set_channel("slack", "C1")  # no Slack adapter in this run: no job
+
+    async def scenario() -> dict[str, datetime]:
+        jobs = _jobs(built, io.StringIO())
+        jobs.start()
+        jobs.start()  # rebuilding replaces, never duplicates
+        built.service.remove_channel("console", "ny")
+        assert jobs.sync_digest_jobs() == ["digest:console:console"]
+        built.service.set_channel("console", "ny", at="08:00", tz="America/New_York", days="weekdays")
+        jobs.sync_digest_jobs()
+        runs = {job.id: job.next_run_time for job in jobs.scheduler.get_jobs()}
+        jobs.shutdown()
+        return runs
+
+    runs = asyncio.run(scenario())
+    assert sorted(runs) == ["digest:console:console", "digest:console:ny", "feeds", "housekeeping"]
+    berlin, ny = runs["digest:console:console"], runs["digest:console:ny"]
+    assert (berlin.hour, berlin.minute, str(berlin.tzinfo)) == (9, 0, "Europe/Berlin")
+    assert (ny.hour, ny.minute, str(ny.tzinfo)) == (8, 0, "America/New_York") and ny.weekday() < 5
+
+
+def test_a_piped_run_posts_the_due_console_digest_once_and_exits(
+    env: dict[str, str], feed_server: FeedServer, tmp_path: Path
+) -> None:
+    feed_server.feed("/tpu.xml", rss("TPU Wire", TPU_NEWS))
+    now = datetime.now(UTC)
+    slot = (now - timedelta(minutes=1)).strftime("%H:%M")
+    built = build(Settings.load())
+    built.service.add_feed(feed_server.url("/tpu.xml"))
+    built.service.set_channel("console", "console", at=slot, tz="UTC", days="daily")
+    built.store.set_meta(LAST_RUN + "console:console", (now - timedelta(hours=1)).isoformat())
+    asyncio.run(built.aclose())
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "run", "--limit", "0"],
+            input=b"subscriptions\n",
+            capture_output=True,
+            cwd=tmp_path,
+            env=dict(os.environ),
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        assert "Traceback" not in done.stderr.decode()
+        return done.stdout.decode()
+
+    first = run()
+    assert first.count(HEADER) == 1 and "Ironwood" in first
+    assert first.index(HEADER) < first.index("You follow nothing")  # before the console starts
+    second = run()
+    assert HEADER not in second
+
+
+def test_the_feed_job_alerts_on_new_stories_but_not_on_backfill(
+    env: dict[str, str], feed_server: FeedServer
+) -> None:
+    feed_server.feed("/tpu.xml", rss("TPU Wire", TPU_NEWS[:1]))
+    clock = FrozenClock(datetime.now(UTC))
+    built = build(Settings.load(), clock=clock)  # type: ignore[arg-type]
+    try:
+        built.service.add_feed(feed_server.url("/tpu.xml"))
+        built.service.subscribe("console", "local", "Anthropic")
+        out = io.StringIO()
+        jobs = _jobs(built, out)
+        asyncio.run(jobs.poll_job())  # the feed's first fetch is backfill: searchable, never alerted
+        assert len(built.store.list_stories()) == 1 and "**Breaking:**" not in out.getvalue()
+        feed_server.feed("/tpu.xml", rss("TPU Wire", TPU_NEWS))
+        clock.value += timedelta(seconds=built.settings.feed_interval + 1)
+        asyncio.run(jobs.poll_job())
+        asyncio.run(jobs.poll_job())
+        assert out.getvalue().count("**Breaking:**") == 1 and "company Anthropic" in out.getvalue()
+    finally:
+        asyncio.run(built.aclose())
+
+
+def test_a_digest_is_remembered_only_once_delivered(app: tuple[App, FrozenClock]) -> None:
+    built, clock = app
+    clock.value = DUE
+    with pytest.raises(Crash):
+        BotScheduler(built, Publishers({"console": CrashingPublisher()})).run_digests()
+    assert built.store.last_briefing_at("console:console") is None  # claimed, not posted: not briefed
+    out = io.StringIO()
+    asyncio.run(_jobs(built, out).startup())
+    assert out.getvalue().count(HEADER) == 1
+    clock.value = DUE + timedelta(days=1)
+    assert _jobs(built, out).run_digests() == {"digest:console:console:2026-11-27T09:00+01:00": "empty"}
