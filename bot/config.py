@@ -179,6 +179,7 @@ class Settings:
     slack_bot_token: str | None = None
     slack_app_token: str | None = None
     slack_signing_secret: str | None = None
+    slack_api_url: str = "https://slack.com/api/"  # the Web API base URL (GovSlack, proxies, tests)
     discord_token: str | None = None
     openai_api_key: str | None = None
     openai_base_url: str | None = None
@@ -192,6 +193,7 @@ class Settings:
     digest_max_late: int = 3 * 3600  # seconds: a digest missed while down is posted late if younger
     quiet_hours: tuple[str, str] | None = None  # ("22:00", "07:00") in UTC: no alerts then
     alerts_per_hour: int = 5  # alerts per person per hour at most
+    leader_retry: int = 15  # seconds between a standby instance's tries to take the scheduler lock
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, config_file: Path | None = None) -> Settings:
@@ -272,6 +274,7 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "slack_bot_token": _as_str,
     "slack_app_token": _as_str,
     "slack_signing_secret": _as_str,
+    "slack_api_url": lambda n, raw: (_as_http_url(n, raw) or "https://slack.com/api") + "/",
     "discord_token": _as_str,
     "openai_api_key": _as_str,
     "openai_base_url": _as_http_url,
@@ -285,4 +288,5 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "digest_max_late": _as_duration,
     "quiet_hours": _as_quiet_hours,
     "alerts_per_hour": _as_positive_int,
+    "leader_retry": _as_positive_int,
 }

@@ -14,6 +14,7 @@ from bot import __version__
 from bot.cli import ask as ask_cmd
 from bot.cli import brief as brief_cmd
 from bot.cli import channels as channels_cmd
+from bot.cli import doctor as doctor_cmd
 from bot.cli import feeds as feeds_cmd
 from bot.cli import ingest as ingest_cmd
 from bot.cli import prompts as prompts_cmd
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     brief_cmd.register(commands)
     usage_cmd.register(commands)
     channels_cmd.register(commands)
+    doctor_cmd.register(commands)
     return parser
 
 

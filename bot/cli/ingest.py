@@ -10,11 +10,16 @@ from typing import Any, TextIO
 from bot.adapters.console import ConsoleAdapter
 from bot.adapters.console_publisher import PLATFORM as CONSOLE
 from bot.adapters.console_publisher import ConsolePublisher
+from bot.adapters.slack.publisher import PLATFORM as SLACK
 from bot.cli.common import ProgressBar, open_app, print_json
 from bot.cli.stories import analysis_line
 from bot.core.analysis import AnalyzeReport
+from bot.core.delivery import Publisher
 from bot.errors import BriefbotError
+from bot.runtime.health import serve_if_configured
+from bot.runtime.leader import leader_for
 from bot.runtime.scheduler import BotScheduler, Publishers
+from bot.runtime.slack import run_slack_http, slack_http_configured, slack_publisher
 from bot.runtime.wiring import App
 
 
@@ -75,17 +80,28 @@ async def _ingest(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace) -> int:
     async with open_app() as app:
         analysis = None
+        leader = leader_for(app.store.engine)  # the jobs run on one instance; released at exit
         try:
-            analysis = await _first_pass(app, args.limit)
+            if leader.try_acquire():
+                analysis = await _first_pass(app, args.limit)
+            else:
+                print(_STANDBY, file=sys.stderr)
         except BriefbotError as exc:  # no network, a bad feed list: the console still starts
             print(f"briefbot: ingest pass failed: {exc}", file=sys.stderr)
-        jobs = BotScheduler(app, Publishers({CONSOLE: ConsolePublisher(sys.stdout)}))
+        slack = slack_http_configured(app.settings)  # Slack's HTTP mode (#7)
+        publishers: dict[str, Publisher] = {CONSOLE: ConsolePublisher(sys.stdout)}
+        if slack:
+            publishers[SLACK] = slack_publisher(app.settings)
+        jobs = BotScheduler(app, Publishers(publishers), leader=leader)
         try:
             await jobs.startup(analysis)  # unconfirmed deliveries, missed digests, first alerts
         except BriefbotError as exc:
             print(f"briefbot: deliveries failed: {exc}", file=sys.stderr)
         if args.once:
+            leader.release()
             return 0
+        if slack:
+            return await run_slack_http(app, jobs, leader)
         if app.settings.slack_bot_token or app.settings.discord_token:
             print(
                 "briefbot: the Slack and Discord adapters are not in this version yet; starting the console",
@@ -93,13 +109,24 @@ async def _run(args: argparse.Namespace) -> int:
             )
         stdin = _console_input()
         if stdin is None:
+            leader.release()
             return 0
         sys.stdout.flush()
+        health = await serve_if_configured(app.settings.http_port, app.store.engine)  # /healthz, /metrics
         jobs.start()
         try:
             return await ConsoleAdapter(app.service, app.settings, stdin, sys.stdout).run()
         finally:
             jobs.shutdown()  # the end of the input ends the run, jobs and all
+            leader.release()
+            if health is not None:
+                await health.close()
+
+
+_STANDBY = (
+    "briefbot: another instance runs the scheduled jobs; this one answers commands and takes "
+    "them over if that instance stops"
+)
 
 
 async def _first_pass(app: App, limit: int) -> AnalyzeReport:

@@ -17,13 +17,26 @@ and digests missed while briefbot was down are posted late once (or skipped, and
 as an event, when older than ``BRIEFBOT_DIGEST_MAX_LATE``). Digests and alerts go only to
 platforms with a publisher (today the console); the job functions can be called directly
 with a frozen clock.
+
+With a :class:`~bot.runtime.leader.Leader`, the jobs and the start-up work run only while
+this instance holds the scheduler lock; a standby instance tries to take it every
+``BRIEFBOT_LEADER_RETRY`` seconds (job ``leader``) and, once it has it, does the start-up
+work and adds the jobs. The leader checks its lock on the same beat and removes its jobs
+when it lost it.
+
+Test hooks (``tests/runtime/test_instances.py``): with ``BRIEFBOT_TEST_CRASH_AFTER_CLAIM=1``
+in the environment the process kills itself with SIGKILL on its first post, after the outbox
+claimed the delivery and before the publisher sees it; with ``BRIEFBOT_TEST_PUBLISH_LOG=PATH``
+every post a publisher accepted appends a line ``KEY DESTINATION PID`` to ``PATH``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import signal
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -38,6 +51,7 @@ from bot.core.delivery import Outbox, Outcome, Payload, Publisher, TransientErro
 from bot.core.schedule import due_digests, slot_label
 from bot.core.subscriptions import Channel, day_numbers
 from bot.errors import BriefbotError
+from bot.runtime.leader import Leader
 from bot.runtime.wiring import App
 
 log = logging.getLogger(__name__)
@@ -46,6 +60,9 @@ DIGEST = "digest"
 LAST_RUN = "digest_last_run:"  # meta key prefix, then the channel key
 FEEDS_JOB = "feeds"
 HOUSEKEEPING_JOB = "housekeeping"
+LEADER_JOB = "leader"
+CRASH_AFTER_CLAIM = "BRIEFBOT_TEST_CRASH_AFTER_CLAIM"  # test hooks, see the module docstring
+PUBLISH_LOG = "BRIEFBOT_TEST_PUBLISH_LOG"
 DIGEST_LIMIT = 12
 SETTLED_AFTER = timedelta(hours=1)  # housekeeping leaves younger claims to the job posting them
 
@@ -67,7 +84,13 @@ class Publishers:
         return publisher
 
     def post(self, destination: str, payload: Payload, key: str) -> None:
-        self._for(destination).post(destination, payload, key)
+        publisher = self._for(destination)
+        if os.environ.get(CRASH_AFTER_CLAIM) == "1":  # test hook: die between claim and post
+            os.kill(os.getpid(), signal.SIGKILL)
+        publisher.post(destination, payload, key)
+        if log_path := os.environ.get(PUBLISH_LOG):  # test hook: a record of every accepted post
+            with open(log_path, "a", encoding="utf-8") as record:
+                record.write(f"{key} {destination} {os.getpid()}\n")
 
     def already_delivered(self, destination: str, key: str) -> bool:
         return self._for(destination).already_delivered(destination, key)
@@ -82,9 +105,15 @@ class BotScheduler:
     """The bot's jobs and what they do; :meth:`start` puts them on an AsyncIOScheduler."""
 
     def __init__(
-        self, app: App, publishers: Publishers, *, scheduler: AsyncIOScheduler | None = None
+        self,
+        app: App,
+        publishers: Publishers,
+        *,
+        scheduler: AsyncIOScheduler | None = None,
+        leader: Leader | None = None,
     ) -> None:
         self.app = app
+        self.leader = leader
         self.service = app.service
         self.clock = app.service.clock
         self.publishers = publishers
@@ -103,8 +132,31 @@ class BotScheduler:
 
     # ---- the scheduler ---------------------------------------------------------------
 
+    @property
+    def leading(self) -> bool:
+        """True when this instance runs the jobs (it holds the lock, or there is no lock)."""
+        return self.leader is None or self.leader.held
+
     def start(self) -> None:
-        """Add every job (stable ids, replacing any of the same id) and start the scheduler if stopped."""
+        """Add the jobs (stable ids, replacing any of the same id) and start the scheduler if stopped.
+
+        With a leader lock, the ``leader`` job is added too, and the other jobs only while leading.
+        """
+        if self.leader is not None:
+            self.scheduler.add_job(
+                self.leader_job,
+                IntervalTrigger(seconds=self.app.settings.leader_retry),
+                id=LEADER_JOB,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+            )
+        if self.leading:
+            self._add_jobs()
+        if not self.scheduler.running:
+            self.scheduler.start()
+
+    def _add_jobs(self) -> None:
         interval = self.app.settings.feed_interval
         self.scheduler.add_job(
             self.poll_job,
@@ -122,8 +174,11 @@ class BotScheduler:
             coalesce=True,
         )
         self.sync_digest_jobs()
-        if not self.scheduler.running:
-            self.scheduler.start()
+
+    def _remove_jobs(self) -> None:
+        for job in self.scheduler.get_jobs():
+            if job.id != LEADER_JOB:
+                job.remove()
 
     def shutdown(self) -> None:
         """Stop the scheduler without waiting for running jobs (a piped run must end)."""
@@ -160,8 +215,34 @@ class BotScheduler:
 
     # ---- jobs ------------------------------------------------------------------------
 
+    async def leader_job(self) -> None:
+        """Every ``BRIEFBOT_LEADER_RETRY`` seconds: take over the jobs when the lock is free, or
+        drop them when the lock was lost."""
+        if self.leader is None:
+            return
+        try:
+            if self.leader.held:
+                if not await asyncio.to_thread(self.leader.check):
+                    log.warning("lost the scheduler lock: this instance stops running the jobs")
+                    self._remove_jobs()
+                return
+            if not await asyncio.to_thread(self.leader.try_acquire):
+                return
+            log.info("took the scheduler lock: this instance now runs the jobs")
+            try:
+                await self.startup()
+            except Exception:  # the jobs still start: housekeeping settles what is left
+                log.exception("start-up work after taking over failed")
+            self._add_jobs()
+        except Exception:
+            log.exception("taking over the jobs failed")
+
     async def startup(self, analysis: AnalyzeReport | None = None) -> None:
-        """Settle unconfirmed deliveries, post missed digests, alert on the first pass's stories."""
+        """Settle unconfirmed deliveries, post missed digests, alert on the first pass's stories.
+
+        Does nothing on an instance that does not hold the scheduler lock."""
+        if not self.leading:
+            return
         counts = await asyncio.to_thread(self.outbox.resolve_unconfirmed)
         if counts:
             log.info("unconfirmed deliveries resolved: %s", counts)

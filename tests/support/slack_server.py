@@ -1,0 +1,249 @@
+"""A local fake of Slack's Web API for the Slack adapter's tests, used through the real slack_sdk.
+
+It answers ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``,
+``conversations.history``, ``conversations.open`` and ``users.info`` (any other method
+gets ``unknown_method``), keeps the posted messages per channel (with their metadata, so
+``conversations.history`` returns them newest first), and records every call with its
+parameters (query string, form or JSON body merged). Errors are scripted per method:
+``server.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "3"})``
+makes the next call fail that way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+BOT_USER = "UBOT"
+BOT_ID = "BBOT"
+TEAM = "T1"
+
+
+@dataclass
+class Call:
+    """One request the fake received."""
+
+    method: str
+    params: dict[str, Any]
+    token: str | None
+
+
+@dataclass
+class Failure:
+    error: str
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+
+
+class FakeSlack:
+    """The fake's state: calls, messages per channel, users, scripted failures."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.calls: list[Call] = []
+        self.messages: dict[str, list[dict[str, Any]]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.failures: dict[str, list[Failure]] = {}
+        self._ts = 1_700_000_000
+        self.url = ""
+
+    # -- scripting ----------------------------------------------------------------------
+
+    def fail(
+        self,
+        method: str,
+        error: str,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` fail with ``error``."""
+        with self.lock:
+            self.failures.setdefault(method, []).append(Failure(error, status, dict(headers or {}), times))
+
+    def add_user(self, user_id: str, *, admin: bool = False, owner: bool = False) -> None:
+        """A user ``users.info`` knows."""
+        with self.lock:
+            self.users[user_id] = {
+                "id": user_id,
+                "name": user_id.lower(),
+                "is_admin": admin,
+                "is_owner": owner,
+            }
+
+    # -- inspection ---------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, method: str | tuple[str, ...], count: int = 1, timeout: float = 10.0) -> list[Call]:
+        """Wait until ``method`` (or any of several) was called at least ``count`` times;
+        returns those calls."""
+        methods = (method,) if isinstance(method, str) else method
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                calls = [c for c in self.calls if c.method in methods]
+                if len(calls) >= count:
+                    return calls
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{method} called {len(calls)} times, expected {count}")
+                self.lock.wait(left)
+
+    # -- answering ----------------------------------------------------------------------
+
+    def answer(
+        self, method: str, params: dict[str, Any], token: str | None
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        with self.lock:
+            self.calls.append(Call(method, params, token))
+            self.lock.notify_all()
+            queue = self.failures.get(method) or []
+            if queue:
+                failure = queue[0]
+                failure.times -= 1
+                if failure.times <= 0:
+                    queue.pop(0)
+                return failure.status, failure.headers, {"ok": False, "error": failure.error}
+            handler = getattr(self, "_" + method.replace(".", "_"), None)
+            if handler is None:
+                return 200, {}, {"ok": False, "error": "unknown_method"}
+            return 200, {}, handler(params)
+
+    def _next_ts(self) -> str:
+        self._ts += 1
+        return f"{self._ts}.000100"
+
+    def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": "https://fake.slack/", "team": "Fake", "team_id": TEAM,
+                "user": "briefbot", "user_id": BOT_USER, "bot_id": BOT_ID}  # fmt: skip
+
+    def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel", ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel.startswith("U"):
+            channel = "D" + channel[1:]
+        message: dict[str, Any] = {
+            "type": "message",
+            "ts": self._next_ts(),
+            "user": BOT_USER,
+            "bot_id": BOT_ID,
+        }
+        for name in ("text", "blocks", "thread_ts", "metadata"):
+            if name in params:
+                value = params[name]
+                message[name] = (
+                    json.loads(value) if name in ("blocks", "metadata") and isinstance(value, str) else value
+                )
+        self.messages.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+
+    def _chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        users = str(params.get("users", ""))
+        return {"ok": True, "channel": {"id": "D" + users.split(",")[0][1:]}}
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel", ""))
+        limit = int(params.get("limit", 100))
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        out = []
+        for message in reversed(self.messages.get(channel, [])):
+            if message.get("thread_ts"):
+                continue  # replies are not in a channel's history
+            copy = dict(message)
+            if not with_metadata:
+                copy.pop("metadata", None)
+            out.append(copy)
+        return {"ok": True, "messages": out[:limit], "has_more": len(out) > limit}
+
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(params.get("user", "")))
+        return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+
+
+def signed_headers(body: str, secret: str, *, age: float = 0) -> dict[str, str]:
+    """Slack's request-signing headers for ``body`` (v0, HMAC-SHA256), ``age`` seconds old."""
+    stamp = str(int(time.time() - age))
+    base = f"v0:{stamp}:{body}".encode()
+    signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        method = parts.path.rsplit("/", 1)[-1]
+        params: dict[str, Any] = dict(parse_qsl(parts.query))
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        ctype = self.headers.get("Content-Type", "")
+        if raw and "json" in ctype:
+            params.update(json.loads(raw))
+        elif raw:
+            params.update(parse_qsl(raw.decode()))
+        auth = self.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth else params.get("token")
+        status, headers, body = self.server.fake.answer(method, params, token)
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeSlack
+
+
+def serve() -> tuple[FakeSlack, _Server]:
+    """Start a fake on a free local port; its ``url`` is the Web API base URL."""
+    fake = FakeSlack()
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.fake = fake
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}/api/"
+    threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-slack", daemon=True).start()
+    return fake, server
+
+
+@pytest.fixture
+def slack_api() -> Iterator[FakeSlack]:
+    """A running fake Slack Web API."""
+    fake, server = serve()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
