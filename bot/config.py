@@ -180,7 +180,9 @@ class Settings:
     slack_app_token: str | None = None
     slack_signing_secret: str | None = None
     slack_api_url: str = "https://slack.com/api/"  # the Web API base URL (GovSlack, proxies, tests)
+    slack_thread_followups: bool = True  # answer replies in threads the bot answered, no mention needed
     discord_token: str | None = None
+    discord_api_url: str = "https://discord.com/api/v10"  # the REST base URL (proxies, tests)
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str | None = None
@@ -275,7 +277,9 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "slack_app_token": _as_str,
     "slack_signing_secret": _as_str,
     "slack_api_url": lambda n, raw: (_as_http_url(n, raw) or "https://slack.com/api") + "/",
+    "slack_thread_followups": _as_bool,
     "discord_token": _as_str,
+    "discord_api_url": lambda n, raw: _as_http_url(n, raw) or "https://discord.com/api/v10",
     "openai_api_key": _as_str,
     "openai_base_url": _as_http_url,
     "openai_model": _as_str,

@@ -16,6 +16,8 @@ from bot.cli.stories import analysis_line
 from bot.core.analysis import AnalyzeReport
 from bot.core.delivery import Publisher
 from bot.errors import BriefbotError
+from bot.runtime.discord import PLATFORM as DISCORD
+from bot.runtime.discord import discord_publisher
 from bot.runtime.health import serve_if_configured
 from bot.runtime.leader import leader_for
 from bot.runtime.scheduler import BotScheduler, Publishers
@@ -92,6 +94,9 @@ async def _run(args: argparse.Namespace) -> int:
         publishers: dict[str, Publisher] = {CONSOLE: ConsolePublisher(sys.stdout)}
         if slack:
             publishers[SLACK] = slack_publisher(app.settings)
+        discord = discord_publisher(app.settings)  # DISCORD_TOKEN: digests and alerts (#8)
+        if discord is not None:
+            publishers[DISCORD] = discord
         jobs = BotScheduler(app, Publishers(publishers), leader=leader)
         try:
             await jobs.startup(analysis)  # unconfirmed deliveries, missed digests, first alerts

@@ -80,6 +80,12 @@ class AlertReport:
         }
 
 
+def person_destination(platform: str, user_id: str) -> str:
+    """Where a person's alerts go: ``slack:U1`` (Slack tells users from channels by their
+    ids), ``discord:user:<id>`` (a Discord user id looks like a channel id)."""
+    return f"discord:user:{user_id}" if platform == "discord" else f"{platform}:{user_id}"
+
+
 def alert_key(platform: str, user_id: str, story_id: int) -> str:
     """The outbox key of one person's alert about one story."""
     return f"alert:{platform}:{user_id}:story:{story_id}"
@@ -185,7 +191,7 @@ class Alerter:
         report: AlertReport,
     ) -> None:
         key = alert_key(platform, user_id, story.id)
-        destination = f"{platform}:{user_id}"
+        destination = person_destination(platform, user_id)
         now = self.clock.now()
         if self.outbox.seen(key):
             report.already += 1

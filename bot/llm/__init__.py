@@ -45,7 +45,8 @@ class UsageRow:
     input_tokens: int
     output_tokens: int
     embedding_tokens: int = 0
-    # 👍/👎 feedback on briefings (#7) will be counted per day here, next to the calls.
+    feedback_up: int = 0  # 👍 on briefings and answers that day (#7)
+    feedback_down: int = 0  # 👎
 
     def estimated_cost(self, price_input: float, price_output: float) -> float:
         """Chat tokens priced in USD per million input and output tokens (embeddings excluded)."""

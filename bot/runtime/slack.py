@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import signal
 import sys
+from datetime import datetime
+from typing import Protocol
 
-from bot.adapters.slack.app import EVENTS_PATH, SlackAdapter, web_client
+from bot.adapters.slack.app import EVENTS_PATH, FeedbackRecorder, HomeData, SlackAdapter, web_client
 from bot.adapters.slack.publisher import SlackPublisher
 from bot.config import Settings
 from bot.core.commands import CommandLayer
@@ -33,13 +35,54 @@ def slack_http_configured(settings: Settings) -> bool:
     return bool(settings.slack_bot_token and settings.slack_signing_secret and settings.http_port)
 
 
-def slack_adapter(service: Service, settings: Settings) -> SlackAdapter:
-    """The bolt app answering through the shared command layer."""
+HOME_BRIEFINGS = 5  # latest briefings on the App Home
+
+
+class RecentBriefings(Protocol):
+    """``SqlStore.recent_briefings``."""
+
+    def recent_briefings(self, prefix: str = "", limit: int = 5) -> list[tuple[str, datetime, str]]: ...
+
+
+class SlackHome:
+    """The App Home's data: the person's Slack subscriptions and the Slack digest channels
+    from the service, the latest Slack briefings from the store."""
+
+    def __init__(self, service: Service, briefings: RecentBriefings) -> None:
+        self.service = service
+        self.briefings = briefings
+
+    def home(self, user_id: str) -> HomeData:
+        """What ``user_id``'s Home tab shows."""
+        subs = [(s.kind, s.value, s.label()) for s in self.service.subscriptions("slack", user_id)]
+        channels = [
+            (c.channel_id, c.schedule_text())
+            for c in self.service.list_channels()
+            if c.platform == "slack" and c.enabled
+        ]
+        recent = self.briefings.recent_briefings("slack:", HOME_BRIEFINGS)
+        return HomeData(subs, channels, [(key.partition(":")[2], at, top) for key, at, top in recent])
+
+
+def slack_adapter(
+    service: Service,
+    settings: Settings,
+    *,
+    feedback: FeedbackRecorder | None = None,
+    briefings: RecentBriefings | None = None,
+) -> SlackAdapter:
+    """The bolt app answering through the shared command layer (the Asker's thread memory
+    tells it which threads it answered; 👍/👎 go to ``feedback``; the App Home reads the
+    service and ``briefings``, both the store)."""
     return SlackAdapter(
         CommandLayer(service, settings.admins),
         token=settings.slack_bot_token or "",
         signing_secret=settings.slack_signing_secret or "",
         api_url=settings.slack_api_url,
+        threads=service.asker.threads,
+        thread_followups=settings.slack_thread_followups,
+        feedback=feedback,
+        home=SlackHome(service, briefings) if briefings is not None else None,
     )
 
 
@@ -71,7 +114,7 @@ async def run_slack_http(app: App, jobs: BotScheduler, leader: Leader) -> int:
     if server is None:
         leader.release()
         return 1
-    route_slack(server, slack_adapter(app.service, app.settings))
+    route_slack(server, slack_adapter(app.service, app.settings, feedback=app.store, briefings=app.store))
     print(
         f"briefbot: Slack (HTTP mode) at POST {EVENTS_PATH} on port {server.port}",
         file=sys.stderr,

@@ -35,6 +35,19 @@ class BriefingSql:
         with self.engine.connect() as conn:
             return {int(sid): str(fp) for sid, fp in conn.execute(query)}
 
+    def recent_briefings(self, prefix: str = "", limit: int = 5) -> list[tuple[str, datetime, str]]:
+        """The newest ``limit`` briefings of channels whose key starts with ``prefix``
+        (``slack:``), newest first: (channel, when, top line)."""
+        query = (
+            select(briefings.c.channel, briefings.c.created_at, briefings.c.top_line)
+            .order_by(briefings.c.created_at.desc(), briefings.c.id.desc())
+            .limit(limit)
+        )
+        if prefix:
+            query = query.where(briefings.c.channel.startswith(prefix, autoescape=True))
+        with self.engine.connect() as conn:
+            return [(str(c), at, str(top)) for c, at, top in conn.execute(query)]
+
     def record_briefing(self, channel: str, briefing: Briefing) -> None:
         """Remember a composed briefing and its stories' fingerprints, in one transaction."""
         with self.engine.begin() as conn:

@@ -17,6 +17,7 @@ from bot.store import schema
 from bot.store.briefing_sql import create_briefings as _briefings
 from bot.store.channel_sql import create_channels as _channels
 from bot.store.delivery_sql import create_deliveries as _deliveries
+from bot.store.feedback_sql import create_feedback as _feedback
 from bot.store.llm_sql import create_llm as _llm
 from bot.store.search_sql import create_search as _search
 from bot.store.thread_sql import create_threads as _threads
@@ -43,6 +44,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (7, "channels, subscriptions and mutes", _channels),
     (8, "passage vectors for semantic search", _vectors),
     (9, "delivery outbox", _deliveries),
+    (10, "feedback on briefings and answers", _feedback),
 ]
 
 

@@ -379,3 +379,21 @@ deliveries = Table(
     Index("ix_deliveries_destination", "destination", "kind", "claimed_at"),
     Index("ix_deliveries_state", "state"),
 )
+
+
+# ---- feedback (migration 10) -----------------------------------------------------------
+
+# 👍/👎 on a briefing or an answer (issue #7): one vote per person and key (a later click
+# replaces it); ``key`` names what was rated (a delivery key, ``briefing:…`` or ``answer:…``).
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(20), nullable=False),
+    Column("user_id", String(100), nullable=False),
+    Column("key", String(300), nullable=False),
+    Column("vote", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    UniqueConstraint("platform", "user_id", "key", name="uq_feedback_vote"),
+    Index("ix_feedback_at", "at"),
+)

@@ -13,6 +13,7 @@ from bot.core.models import Article, Event, Feed, FeedStatus, ParsedEntry
 from bot.store.briefing_sql import BriefingSql
 from bot.store.channel_sql import ChannelSql
 from bot.store.delivery_sql import DeliverySql
+from bot.store.feedback_sql import FeedbackSql
 from bot.store.llm_sql import LlmSql
 from bot.store.rows import article_from, chunks
 from bot.store.schema import articles, events, feed_items, feeds, meta
@@ -63,7 +64,9 @@ def _feed(row: Row[Any]) -> Feed:
     )
 
 
-class SqlStore(StorySql, SearchSql, ThreadSql, LlmSql, BriefingSql, ChannelSql, VectorSql, DeliverySql):
+class SqlStore(
+    StorySql, SearchSql, ThreadSql, LlmSql, BriefingSql, ChannelSql, VectorSql, DeliverySql, FeedbackSql
+):
     """Feeds, articles, events and stories in a SQL database reached through ``engine``."""
 
     def __init__(self, engine: Engine, *, default_interval: int = 900) -> None:

@@ -216,11 +216,19 @@ def test_deduper_forgets_the_oldest() -> None:
 
 
 def test_url_verification_and_other_events_get_200(running: Running, slack_api: FakeSlack) -> None:
-    """Slack's URL check is answered with its challenge; subscribed events not handled yet
-    (a direct message, App Home) still get 200 so Slack does not retry or disable them."""
+    """Slack's URL check is answered with its challenge; events with nothing to answer (the
+    bot's own direct message, App Home) still get 200 so Slack does not retry or disable them."""
     check = running.post(json.dumps({"type": "url_verification", "challenge": "abc123"}), "application/json")
     assert check.status_code == 200 and "abc123" in check.text
-    dm = {"type": "message", "channel_type": "im", "user": "U1", "text": "hi", "ts": "1.2", "channel": "D1"}
+    dm = {
+        "type": "message",
+        "channel_type": "im",
+        "user": "UBOT",
+        "bot_id": "BBOT",
+        "text": "hi",
+        "ts": "1.2",
+        "channel": "D1",
+    }
     home = {"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"}
     for event in (dm, home):
         body = {

@@ -49,7 +49,7 @@ def test_a_long_briefing_continues_in_the_thread(slack_api: FakeSlack) -> None:
     sentences = tuple(f"Sentence number {i} about chips and racks [1]." for i in range(40))
     items = tuple(item(i, sentences=sentences) for i in range(1, 31))
     big = briefing((("chips", items),), (ref(1),))
-    expected = briefing_blocks(briefing_from_json(big.as_json()))
+    expected = briefing_blocks(briefing_from_json(big.as_json()), with_buttons=True, key=KEY)
     assert len(expected) > 1
     publisher(slack_api).post("slack:C1", digest(big), KEY)
     posts = [c.params for c in slack_api.calls_to("chat.postMessage")]
@@ -58,6 +58,8 @@ def test_a_long_briefing_continues_in_the_thread(slack_api: FakeSlack) -> None:
     assert "thread_ts" not in posts[0] and all(p["thread_ts"] == first_ts for p in posts[1:])
     assert all(len(p["blocks"]) <= MAX_BLOCKS for p in posts)
     assert "metadata" in posts[0] and all("metadata" not in p for p in posts[1:])
+    actions = posts[-1]["blocks"][-1]  # the buttons end the last message, rating the delivery
+    assert actions["type"] == "actions" and actions["elements"][0]["value"] == KEY
 
 
 def test_briefing_survives_the_json_round_trip() -> None:

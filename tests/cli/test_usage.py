@@ -49,6 +49,8 @@ def test_usage_sums_tokens_per_day_with_cost(
             "output_tokens": 100_000,
             "embedding_tokens": 0,
             "estimated_cost_usd": 0.285,  # 1.5 M x $0.15 + 0.1 M x $0.60
+            "feedback_up": 0,
+            "feedback_down": 0,
         },
         {
             "day": yesterday,
@@ -58,6 +60,8 @@ def test_usage_sums_tokens_per_day_with_cost(
             "output_tokens": 1_000,
             "embedding_tokens": 9_000,
             "estimated_cost_usd": 0.0009,
+            "feedback_up": 0,
+            "feedback_down": 0,
         },
     ]
 
@@ -76,10 +80,12 @@ def test_usage_sums_tokens_per_day_with_cost(
         "TOK",
         "EST.",
         "COST",
+        "UP",
+        "DOWN",
     ]
-    assert lines[1].split() == [two_days_ago, "2", "0", "1,500,000", "100,000", "0", "$0.2850"]
-    assert lines[2].split() == [yesterday, "3", "1", "2,000", "1,000", "9,000", "$0.0009"]
-    assert lines[3].split() == ["total", "5", "1", "1,502,000", "101,000", "9,000", "$0.2859"]
+    assert lines[1].split() == [two_days_ago, "2", "0", "1,500,000", "100,000", "0", "$0.2850", "0", "0"]
+    assert lines[2].split() == [yesterday, "3", "1", "2,000", "1,000", "9,000", "$0.0009", "0", "0"]
+    assert lines[3].split() == ["total", "5", "1", "1,502,000", "101,000", "9,000", "$0.2859", "0", "0"]
     assert "embeddings are not priced" in text.out
 
 
@@ -106,3 +112,28 @@ def test_usage_with_no_calls(env: dict[str, str], capsys: pytest.CaptureFixture[
     assert run_cli(capsys, "usage", "--json").json() == []
     out = run_cli(capsys, "usage")
     assert out.code == 0 and out.out.startswith("no model calls since 30d")
+
+
+def test_usage_counts_feedback(
+    logged: tuple[str, str, str], env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """👍/👎 from chat buttons are counted per day, one vote per person and key (the last
+    click wins); a day with votes and no model calls still gets a row."""
+    two_days_ago, _yesterday, _old = logged
+    now = datetime.now(UTC)
+    engine = open_engine(env["BRIEFBOT_DATABASE_URL"])
+    store = SqlStore(engine)
+    store.record_feedback("slack", "U1", "digest:slack:C1:x", 1, now - timedelta(days=2))
+    store.record_feedback("slack", "U2", "digest:slack:C1:x", 1, now - timedelta(days=2))
+    store.record_feedback("slack", "U3", "answer:slack:C1:1.2", 1, now - timedelta(days=2))
+    store.record_feedback("slack", "U3", "answer:slack:C1:1.2", -1, now - timedelta(days=2))  # changed
+    store.record_feedback("slack", "U1", "answer:slack:C1:3.4", -1, now)
+    with pytest.raises(ValueError):
+        store.record_feedback("slack", "U1", "k", 2, now)
+    engine.dispose()
+    rows = {row["day"]: row for row in run_cli(capsys, "usage", "--json").json()}
+    assert (rows[two_days_ago]["feedback_up"], rows[two_days_ago]["feedback_down"]) == (2, 1)
+    today = rows[now.date().isoformat()]
+    assert (today["calls"], today["feedback_up"], today["feedback_down"]) == (0, 0, 1)
+    total = run_cli(capsys, "usage").out.splitlines()
+    assert next(line for line in total if line.startswith("total")).split()[-2:] == ["2", "2"]

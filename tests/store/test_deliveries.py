@@ -17,7 +17,7 @@ NOW = datetime(2026, 11, 26, 9, tzinfo=UTC)
 def test_migration_9_creates_the_outbox(store: SqlStore) -> None:
     assert "deliveries" in inspect(store.engine).get_table_names()
     with store.engine.connect() as conn:
-        assert conn.execute(select(func.max(schema_version.c.version))).scalar() == 9
+        assert (conn.execute(select(func.max(schema_version.c.version))).scalar() or 0) >= 9
 
 
 def test_a_key_is_claimed_once_and_rows_keep_their_state(store: SqlStore) -> None:

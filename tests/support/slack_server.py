@@ -1,7 +1,8 @@
 """A local fake of Slack's Web API for the Slack adapter's tests, used through the real slack_sdk.
 
 It answers ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``,
-``conversations.history``, ``conversations.open`` and ``users.info`` (any other method
+``conversations.history``, ``conversations.replies``, ``conversations.open``,
+``users.info``, ``views.open`` and ``views.publish`` (any other method
 gets ``unknown_method``), keeps the posted messages per channel (with their metadata, so
 ``conversations.history`` returns them newest first), and records every call with its
 parameters (query string, form or JSON body merged). Errors are scripted per method:
@@ -82,6 +83,15 @@ class FakeSlack:
                 "is_admin": admin,
                 "is_owner": owner,
             }
+
+    def add_message(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> str:
+        """A person's message in ``channel`` (in ``thread_ts``'s thread); returns its ts."""
+        with self.lock:
+            message: dict[str, Any] = {"type": "message", "ts": self._next_ts(), "user": user, "text": text}
+            if thread_ts:
+                message["thread_ts"] = thread_ts
+            self.messages.setdefault(channel, []).append(message)
+            return str(message["ts"])
 
     # -- inspection ---------------------------------------------------------------------
 
@@ -173,6 +183,29 @@ class FakeSlack:
                 copy.pop("metadata", None)
             out.append(copy)
         return {"ok": True, "messages": out[:limit], "has_more": len(out) > limit}
+
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel", ""))
+        ts = str(params.get("ts", ""))
+        limit = int(params.get("limit", 100))
+        thread = [m for m in self.messages.get(channel, []) if ts in (m["ts"], m.get("thread_ts"))]
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        return {"ok": True, "messages": [dict(m) for m in thread[:limit]], "has_more": len(thread) > limit}
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        view = params.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        return {"ok": True, "view": {"id": f"V{self._next_ts()}", **(view or {})}}
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("user_id"):
+            return {"ok": False, "error": "user_not_found"}
+        view = params.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        return {"ok": True, "view": {"id": f"V{self._next_ts()}", **(view or {})}}
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(params.get("user", "")))

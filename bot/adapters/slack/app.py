@@ -14,21 +14,44 @@ signing secret (a bad or stale one gets 401).
 - **@mentions** (``app_mention``) are questions: answered in a thread (the event's
   ``thread_ts``, else its ``ts``) through the command layer's ``/ask``, whose thread memory
   key is ``slack:<channel>:<thread_ts>``.
+- **Direct messages** (``message`` events with ``channel_type`` ``im``) are questions too,
+  answered in a thread of the DM.
+- **Follow-ups**: in a channel, a reply in a thread the bot answered (its thread id has
+  turns in the thread memory) or posted in (``conversations.replies`` shows a message of
+  the bot, e.g. a briefing it started) is a question without a new mention, unless ``thread_followups`` is off
+  (``BRIEFBOT_SLACK_THREAD_FOLLOWUPS``). A thread with no stored turns is re-read with
+  ``conversations.replies`` and its earlier messages seed the memory, so the command
+  layer's ``/ask`` sees them as history. Any bot's messages, edits and other subtypes
+  (but ``thread_broadcast``), and messages that @mention the bot (``app_mention`` answers
+  those) are ignored.
+- **Buttons** (rendered with ``with_buttons``): 👍/👎 (``feedback_up``/``feedback_down``,
+  value the briefing's or answer's key) are stored through ``feedback`` (one vote per
+  person and key); "Subscribe: <topic>" runs the command layer's ``/subscribe`` for the
+  person who clicked; "Ask a follow-up" opens a modal (``views.open``) whose question is
+  answered in the answer's thread. Confirmations are ephemeral.
+- **App Home** (``app_home_opened`` on the Home tab): ``views.publish`` of the person's
+  subscriptions (each with a "Remove" button running ``/unsubscribe`` for them, after which
+  the tab is published again), the Slack channels with digests and the latest briefings,
+  all from ``home`` (a :class:`HomeSource`).
 - **Retried events** (Slack resends when it did not see a quick 200, with
   ``X-Slack-Retry-Num``) are de-duplicated by ``event_id`` in an in-memory LRU per process:
   a restart or a second instance may answer a retry once more (a shared table is for later).
 
-Socket Mode, direct messages, follow-ups without a mention, buttons and App Home are later
-slices of issue #7.
+Socket Mode is a later slice of issue #7.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -42,13 +65,21 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.adapters.slack.render import (
+    ASK_FOLLOWUP,
+    FEEDBACK_DOWN,
+    FEEDBACK_UP,
+    HOME_UNSUBSCRIBE,
+    SUBSCRIBE_TOPIC,
     Block,
     answer_blocks,
     briefing_blocks,
     briefing_fallback_text,
+    briefing_key,
     escape_mrkdwn,
+    home_view,
     reply_blocks,
 )
+from bot.core.ask import Turn
 from bot.core.commands import CommandContext, Reply
 
 log = logging.getLogger(__name__)
@@ -66,7 +97,9 @@ SLASH_COMMANDS = (
     "feeds",
     "schedule",
 )
-IGNORED_EVENTS = ("message", "app_home_opened")
+REPLIES_LIMIT = 50  # messages of a thread re-read for context
+FOLLOWUP_VIEW = "ask_followup_modal"  # the follow-up modal's callback id
+MAX_QUESTION_CHARS = 500
 DEDUP_SIZE = 10_000  # event ids remembered per process
 _LEADING_MENTIONS = re.compile(r"^(?:\s*<@[A-Z0-9]+(?:\|[^>]*)?>)+\s*")
 
@@ -77,6 +110,45 @@ class Commands(Protocol):
     """What the adapter needs of :class:`~bot.core.commands.CommandLayer`."""
 
     def handle(self, ctx: CommandContext, text: str) -> Reply: ...
+
+
+class ThreadMemory(Protocol):
+    """The thread memory the command layer's ``/ask`` uses (``thread_turns`` store)."""
+
+    def thread_turns(self, thread_id: str, limit: int = 20) -> list[Turn]: ...
+
+    def add_turns(self, thread_id: str, turns: Sequence[Turn]) -> None: ...
+
+
+class FeedbackRecorder(Protocol):
+    """Where 👍/👎 go (``SqlStore.record_feedback``)."""
+
+    def record_feedback(self, platform: str, user_id: str, key: str, vote: int, at: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class HomeData:
+    """What a person's App Home shows."""
+
+    subscriptions: Sequence[tuple[str, str, str]] = ()  # (kind, value, label)
+    channels: Sequence[tuple[str, str]] = ()  # (channel id, schedule) of Slack digests
+    briefings: Sequence[tuple[str, datetime, str]] = ()  # (channel id, when, top line), newest first
+
+
+class HomeSource(Protocol):
+    """Where the App Home's data comes from (the service and the store, wired at run)."""
+
+    def home(self, user_id: str) -> HomeData: ...
+
+
+def answer_key(channel: str, ts: str) -> str:
+    """The feedback key of the answer to the message ``ts`` in ``channel``."""
+    return f"answer:{PLATFORM}:{channel}:{ts}"
+
+
+def thread_key(channel: str, thread_ts: str) -> str:
+    """The thread id the command layer stores turns under: ``slack:<channel>:<thread_ts>``."""
+    return f"{PLATFORM}:{channel}:{thread_ts}"
 
 
 def web_client(token: str | None, base_url: str, *, retry_rate_limits: bool = True) -> WebClient:
@@ -98,6 +170,11 @@ class EventDeduper:
         self.size = size
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
+
+    def seen(self, event_id: str) -> bool:
+        """True when ``event_id`` was recorded (and not forgotten); records nothing."""
+        with self._lock:
+            return event_id in self._seen
 
     def first(self, event_id: str) -> bool:
         with self._lock:
@@ -122,10 +199,19 @@ class SlackAdapter:
         api_url: str = "https://slack.com/api/",
         client: WebClient | None = None,
         deduper: EventDeduper | None = None,
+        threads: ThreadMemory | None = None,
+        thread_followups: bool = True,
+        feedback: FeedbackRecorder | None = None,
+        home: HomeSource | None = None,
     ) -> None:
         self.commands = commands
+        self.home = home
+        self.feedback = feedback
+        self.threads = threads
+        self.thread_followups = thread_followups
         self.client = client or web_client(token, api_url)
         self.deduper = deduper or EventDeduper()
+        self._foreign = EventDeduper()  # channel threads the bot has no part in
         self.app = App(
             client=self.client,
             signing_secret=signing_secret,
@@ -136,10 +222,14 @@ class SlackAdapter:
         for name in SLASH_COMMANDS:
             self.app.command(f"/{name}")(self._on_command)
         self.app.event("app_mention")(self._on_mention)
-        # Subscribed in the manifest for later slices (DMs, follow-ups, App Home): acked with
-        # 200 so Slack neither retries them nor turns the subscription off.
-        for event in IGNORED_EVENTS:
-            self.app.event(event)(_ignore)
+        self.app.event("message")(self._on_message)
+        self.app.action(FEEDBACK_UP)(self._on_feedback)
+        self.app.action(FEEDBACK_DOWN)(self._on_feedback)
+        self.app.action(re.compile(rf"^{SUBSCRIBE_TOPIC}_\d+$"))(self._on_subscribe)
+        self.app.action(ASK_FOLLOWUP)(self._on_ask_followup)
+        self.app.view(FOLLOWUP_VIEW)(self._on_followup_submitted)
+        self.app.event("app_home_opened")(self._on_home_opened)
+        self.app.action(re.compile(rf"^{HOME_UNSUBSCRIBE}_\d+$"))(self._on_home_unsubscribe)
 
     def handle_http(
         self, body: bytes, headers: Mapping[str, str], query: str = ""
@@ -176,7 +266,8 @@ class SlackAdapter:
             PLATFORM, user, channel, None, is_platform_admin=self.is_platform_admin(client, user)
         )
         reply = self.commands.handle(ctx, text)
-        self.send(client, reply, channel=channel, user=user)
+        key = answer_key(channel, f"{user}:{time.time():.6f}") if reply.answer is not None else None
+        self.send(client, reply, channel=channel, user=user, key=key)
 
     def _on_mention(self, event: dict[str, Any], client: WebClient) -> None:
         channel = str(event.get("channel") or "")
@@ -185,7 +276,226 @@ class SlackAdapter:
         question = _LEADING_MENTIONS.sub("", str(event.get("text") or "")).strip()
         ctx = CommandContext(PLATFORM, user, channel, thread_ts or None, is_platform_admin=False)
         reply = self.commands.handle(ctx, f"ask {question}" if question else "help")
-        self.send(client, reply, channel=channel, user=user, thread_ts=thread_ts or None, in_thread=True)
+        key = answer_key(channel, str(event.get("ts") or thread_ts))
+        self.send(
+            client, reply, channel=channel, user=user, thread_ts=thread_ts or None, in_thread=True, key=key
+        )
+
+    def _on_message(self, event: dict[str, Any], client: WebClient, context: Mapping[str, Any]) -> None:
+        """A direct message, or a follow-up in a channel thread the bot is part of: a question."""
+        bot_user = str(context.get("bot_user_id") or "")
+        user = str(event.get("user") or "")
+        subtype = event.get("subtype")
+        if (subtype and subtype != "thread_broadcast") or event.get("bot_id") or not user or user == bot_user:
+            return  # edits, joins, deletions, any bot's posts (a reply also sent to the channel counts)
+        text = str(event.get("text") or "")
+        if bot_user and f"<@{bot_user}" in text:
+            return  # app_mention answers it
+        channel = str(event.get("channel") or "")
+        ts = str(event.get("ts") or "")
+        if event.get("channel_type") == "im":  # every DM message is a question
+            thread_ts = str(event.get("thread_ts") or ts)
+        else:
+            thread_ts = str(event.get("thread_ts") or "")
+            if not thread_ts or thread_ts == ts or not self.thread_followups:
+                return
+        is_dm = event.get("channel_type") == "im"
+        history = self._thread_history(client, channel, thread_ts, ts, bot_user, is_dm=is_dm)
+        if history is None:
+            return  # a channel thread the bot has no part in
+        question = _LEADING_MENTIONS.sub("", text).strip()
+        if not question:
+            return
+        ctx = CommandContext(PLATFORM, user, channel, thread_ts, is_platform_admin=False)
+        reply = self.commands.handle(ctx, f"ask {question}")
+        key = answer_key(channel, ts)
+        self.send(client, reply, channel=channel, user=user, thread_ts=thread_ts, in_thread=True, key=key)
+
+    def _thread_history(
+        self,
+        client: WebClient,
+        channel: str,
+        thread_ts: str,
+        current_ts: str,
+        bot_user: str,
+        *,
+        is_dm: bool,
+    ) -> list[Turn] | None:
+        """The thread's turns before the current message, seeding the thread memory from
+        ``conversations.replies`` when it has none; None when a channel thread is not one
+        the bot has posted in (a direct message always qualifies). Threads found to be
+        someone else's are remembered (an LRU), so chatter costs one re-read per thread."""
+        key = thread_key(channel, thread_ts)
+        stored = self.threads.thread_turns(key) if self.threads is not None else []
+        if stored:
+            return stored
+        if thread_ts == current_ts:
+            return [] if is_dm else None  # a new DM question: nothing to re-read
+        if not is_dm and self._foreign.seen(key):
+            return None
+        try:
+            response = client.conversations_replies(channel=channel, ts=thread_ts, limit=REPLIES_LIMIT)
+            messages = list(response.get("messages") or [])
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("conversations.replies %s %s failed: %s", channel, thread_ts, exc)
+            return [] if is_dm else None
+        if not (is_dm or any(_is_bot(m, bot_user) for m in messages)):
+            self._foreign.first(key)
+            return None
+        turns = [
+            Turn("bot" if _is_bot(m, bot_user) else "user", _message_text(m), (), _ts_time(m))
+            for m in messages
+            if str(m.get("ts") or "") != current_ts and not m.get("subtype") and _message_text(m)
+        ]
+        if turns and self.threads is not None:
+            self.threads.add_turns(key, turns)
+        return turns
+
+    # -- buttons and the follow-up modal -------------------------------------------------
+
+    def _on_feedback(
+        self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], client: WebClient
+    ) -> None:
+        """👍/👎: store the vote on the button's key, confirm ephemerally."""
+        ack()
+        user, channel, thread_ts = _clicked(body)
+        key = str(action.get("value") or "")
+        up = action.get("action_id") == FEEDBACK_UP
+        if not (user and key):
+            return
+        if self.feedback is not None:
+            try:
+                self.feedback.record_feedback(PLATFORM, user, key, 1 if up else -1, datetime.now(UTC))
+            except Exception:  # a store failure must not break the app; logged
+                log.exception("feedback from %s on %s not stored", user, key)
+                self._ephemeral(client, channel, user, "Sorry, your feedback could not be saved.", thread_ts)
+                return
+        self._ephemeral(
+            client,
+            channel,
+            user,
+            "Thanks, noted 👍" if up else "Thanks, noted 👎: we'll do better.",
+            thread_ts,
+        )
+
+    def _on_subscribe(
+        self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], client: WebClient
+    ) -> None:
+        """ "Subscribe: <topic>": the command layer's /subscribe for the person who clicked."""
+        ack()
+        user, channel, thread_ts = _clicked(body)
+        topic = " ".join(str(action.get("value") or "").split())[:100]
+        if not (user and topic):
+            return
+        ctx = CommandContext(PLATFORM, user, channel, None, is_platform_admin=False)
+        reply = self.commands.handle(ctx, f"subscribe topic {topic}")
+        self._ephemeral(client, channel, user, reply.text, thread_ts)
+
+    def _on_ask_followup(self, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
+        """ "Ask a follow-up": a modal with one question field; the thread goes in its metadata."""
+        ack()
+        user, channel, thread_ts = _clicked(body)
+        message = body.get("message") or {}
+        thread = thread_ts or str(message.get("ts") or "")
+        trigger = str(body.get("trigger_id") or "")
+        if not (channel and thread and trigger):
+            return
+        try:
+            client.views_open(trigger_id=trigger, view=followup_view(channel, thread))
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("views.open for %s failed: %s", user, exc)
+
+    def _on_followup_submitted(
+        self, ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any], client: WebClient
+    ) -> None:
+        """The modal's question: answered in the thread it was opened from."""
+        values = (view.get("state") or {}).get("values") or {}
+        question = " ".join(
+            str((values.get("question") or {}).get("question", {}).get("value") or "").split()
+        )
+        if not question:
+            ack(response_action="errors", errors={"question": "Type a question first."})
+            return
+        ack()
+        try:
+            meta = json.loads(str(view.get("private_metadata") or "{}"))
+        except ValueError:
+            meta = {}
+        channel, thread_ts = str(meta.get("channel") or ""), str(meta.get("thread_ts") or "")
+        user = str((body.get("user") or {}).get("id") or "")
+        if not (channel and thread_ts and user):
+            return
+        ctx = CommandContext(PLATFORM, user, channel, thread_ts, is_platform_admin=False)
+        reply = self.commands.handle(ctx, f"ask {question[:MAX_QUESTION_CHARS]}")
+        digest = hashlib.sha1(f"{user}:{question}".encode(), usedforsecurity=False).hexdigest()[:10]
+        asked = Reply(f"Follow-up: {question[:MAX_QUESTION_CHARS]}")
+        self.send(client, asked, channel=channel, user=user, thread_ts=thread_ts, in_thread=True)
+        self.send(
+            client,
+            reply,
+            channel=channel,
+            user=user,
+            thread_ts=thread_ts,
+            in_thread=True,
+            key=answer_key(channel, f"{thread_ts}:{digest}"),
+        )
+
+    # -- App Home ----------------------------------------------------------------------------
+
+    def _on_home_opened(self, event: dict[str, Any], client: WebClient) -> None:
+        """The Home tab opened: publish it afresh (the Messages tab needs nothing)."""
+        user = str(event.get("user") or "")
+        if user and event.get("tab", "home") == "home":
+            self.publish_home(client, user)
+
+    def _on_home_unsubscribe(
+        self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], client: WebClient
+    ) -> None:
+        """ "Remove" on a subscription: ``/unsubscribe`` for the person, then the tab again."""
+        ack()
+        user = str((body.get("user") or {}).get("id") or "")
+        try:
+            interest = json.loads(str(action.get("value") or "{}"))
+            kind, value = str(interest["kind"]), " ".join(str(interest["value"]).split())
+        except (ValueError, KeyError, TypeError):
+            return
+        if not (user and kind and value):
+            return
+        what = '"' + value.replace('"', "") + '"' if kind == "keyword" else value
+        reply = self.commands.handle(CommandContext(PLATFORM, user, ""), f"unsubscribe {kind} {what}")
+        if reply.error:
+            log.info("home: unsubscribe %s %s for %s: %s", kind, value, user, reply.text)
+        self.publish_home(client, user)
+
+    def publish_home(self, client: WebClient, user: str) -> None:
+        """``views.publish`` the person's Home tab."""
+        try:
+            data = self.home.home(user) if self.home is not None else HomeData()
+        except Exception:  # a store failure shows an empty tab rather than none; logged
+            log.exception("home for %s could not be read", user)
+            data = HomeData()
+        view = home_view(data.subscriptions, data.channels, data.briefings)
+        try:
+            client.views_publish(user_id=user, view=view)
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("views.publish for %s failed: %s", user, exc)
+
+    def _ephemeral(
+        self, client: WebClient, channel: str, user: str, text: str, thread_ts: str | None
+    ) -> None:
+        """``text`` (escaped) shown only to ``user`` in ``channel`` (in the thread, if any)."""
+        if not (channel and user):
+            return
+        try:
+            client.chat_postEphemeral(
+                channel=channel,
+                user=user,
+                thread_ts=thread_ts,
+                blocks=reply_blocks(text),
+                text=escape_mrkdwn(text)[:3000] or "briefbot",
+            )
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("ephemeral reply to %s in %s failed: %s", user, channel, exc)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -209,10 +519,12 @@ class SlackAdapter:
         user: str,
         thread_ts: str | None = None,
         in_thread: bool = False,
+        key: str | None = None,
     ) -> None:
         """Post ``reply``: ephemeral for refusals and errors (outside a thread), else in the
-        channel (or ``thread_ts``'s thread); a briefing continues in its first message's thread."""
-        messages = reply_messages(reply)
+        channel (or ``thread_ts``'s thread); a briefing continues in its first message's thread.
+        A briefing, and an answer with a ``key``, get the feedback buttons."""
+        messages = reply_messages(reply, key=key, with_buttons=not (reply.ephemeral or reply.error))
         try:
             if (reply.ephemeral or reply.error) and not in_thread:
                 blocks, text = messages[0]
@@ -232,18 +544,74 @@ class SlackAdapter:
             log.warning("slack reply in %s failed: %s", channel, exc)
 
 
-def _ignore() -> None:
-    """A listener that does nothing (bolt acks the event)."""
+def _clicked(body: Mapping[str, Any]) -> tuple[str, str, str | None]:
+    """(who clicked, the channel, the clicked message's thread) of an interactive payload."""
+    user = str((body.get("user") or {}).get("id") or "")
+    channel = str(
+        (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+    )
+    message = body.get("message") or {}
+    thread = str(message.get("thread_ts") or "") or None
+    return user, channel, thread
 
 
-def reply_messages(reply: Reply) -> list[Message]:
-    """A command layer reply as Slack messages (blocks, fallback text)."""
+def followup_view(channel: str, thread_ts: str) -> dict[str, Any]:
+    """The "Ask a follow-up" modal: one question field; the thread in ``private_metadata``."""
+    return {
+        "type": "modal",
+        "callback_id": FOLLOWUP_VIEW,
+        "private_metadata": json.dumps({"channel": channel, "thread_ts": thread_ts}),
+        "title": {"type": "plain_text", "text": "Ask a follow-up"},
+        "submit": {"type": "plain_text", "text": "Ask"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "question",
+                "label": {"type": "plain_text", "text": "Your question"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "question",
+                    "multiline": True,
+                    "max_length": MAX_QUESTION_CHARS,
+                    "placeholder": {"type": "plain_text", "text": "and how much did AMD put in?"},
+                },
+            }
+        ],
+    }
+
+
+def _is_bot(message: Mapping[str, Any], bot_user: str) -> bool:
+    """True when ``message`` was posted by this app's bot user."""
+    return bool(bot_user) and message.get("user") == bot_user
+
+
+def _message_text(message: Mapping[str, Any]) -> str:
+    """A message's text on one line, leading mentions removed, capped."""
+    return " ".join(_LEADING_MENTIONS.sub("", str(message.get("text") or "")).split())[:2000]
+
+
+def _ts_time(message: Mapping[str, Any]) -> datetime:
+    """When a message was posted (its ``ts``), in UTC."""
+    try:
+        return datetime.fromtimestamp(float(str(message.get("ts") or "0")), UTC)
+    except (ValueError, OverflowError):
+        return datetime.now(UTC)
+
+
+def reply_messages(reply: Reply, *, key: str | None = None, with_buttons: bool = False) -> list[Message]:
+    """A command layer reply as Slack messages (blocks, fallback text); with ``with_buttons``
+    a briefing (rated as ``key`` or its own :func:`briefing_key`) and an answer with a
+    ``key`` end in buttons."""
     if reply.briefing is not None:
         fallback = briefing_fallback_text(reply.briefing)
-        return [(blocks, fallback) for blocks in briefing_blocks(reply.briefing)]
+        key = key or f"{PLATFORM}:{briefing_key(reply.briefing)}"
+        messages = briefing_blocks(reply.briefing, with_buttons=with_buttons, key=key)
+        return [(blocks, fallback) for blocks in messages]
     text = escape_mrkdwn(reply.text)[:3000] or "briefbot"
     if reply.answer is not None:
-        return [(answer_blocks(reply.answer), text)]
+        buttons = with_buttons and key is not None and reply.answer.found
+        return [(answer_blocks(reply.answer, with_buttons=buttons, key=key), text)]
     return [(reply_blocks(reply.text), text)]
 
 

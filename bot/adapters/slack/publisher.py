@@ -74,7 +74,7 @@ class SlackPublisher:
     def post(self, destination: str, payload: Mapping[str, Any], key: str) -> None:
         """Post ``payload`` to ``destination`` (``slack:C…`` or ``slack:U…``) tagged with ``key``."""
         channel = _channel(destination)
-        messages = payload_messages(payload)
+        messages = payload_messages(payload, key)
         blocks, text = messages[0]
         first = self._call(
             "chat_postMessage",
@@ -164,14 +164,16 @@ def _channel(destination: str) -> str:
 # ---- payloads to messages -------------------------------------------------------------------
 
 
-def payload_messages(payload: Mapping[str, Any]) -> list[tuple[list[Block], str]]:
+def payload_messages(payload: Mapping[str, Any], key: str | None = None) -> list[tuple[list[Block], str]]:
     """A delivery payload as Slack messages (blocks, fallback text): a briefing's messages
-    (the first for the channel, the others for its thread), an alert, or the plain text."""
+    (the first for the channel, the others for its thread; with ``key``, the delivery key,
+    ending in the 👍/👎 and subscribe buttons), an alert, or the plain text."""
     data = payload.get("briefing")
     if isinstance(data, Mapping):
         briefing = briefing_from_json(data)
         fallback = briefing_fallback_text(briefing)
-        return [(blocks, fallback) for blocks in briefing_blocks(briefing)]
+        messages = briefing_blocks(briefing, with_buttons=key is not None, key=key)
+        return [(blocks, fallback) for blocks in messages]
     if payload.get("kind") == "alert" and payload.get("headline"):
         return [alert_message(payload)]
     text = str(payload.get("text") or "")

@@ -12,6 +12,11 @@ text (long text is split at a line, sentence or word boundary, never inside a li
 entity), 150 characters per header, 10 elements per context block, and each message's
 blocks stay under about 40,000 characters of JSON. A briefing that does not fit one
 message continues in further messages, meant to be posted in the first one's thread.
+
+With ``with_buttons``, a briefing ends with an actions block (👍/👎 carrying the briefing's
+key, "Subscribe: <topic>" per section topic) and an answer with 👍/👎 and "Ask a follow-up";
+the adapter handles the action ids :data:`FEEDBACK_UP`, :data:`FEEDBACK_DOWN`,
+:data:`SUBSCRIBE_TOPIC` (a prefix: ``subscribe_topic_<n>``) and :data:`ASK_FOLLOWUP`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from bot.core.ask import Answer
@@ -28,17 +34,25 @@ from bot.core.grounding import CITATION
 from bot.core.records import SourceRef
 
 __all__ = [
+    "ASK_FOLLOWUP",
+    "FEEDBACK_DOWN",
+    "FEEDBACK_UP",
+    "HOME_UNSUBSCRIBE",
     "MAX_BLOCKS",
     "MAX_CONTEXT_ELEMENTS",
     "MAX_FALLBACK_CHARS",
     "MAX_HEADER_CHARS",
     "MAX_MESSAGE_JSON",
     "MAX_TEXT_CHARS",
+    "SUBSCRIBE_TOPIC",
     "Block",
+    "actions_block",
     "answer_blocks",
     "briefing_blocks",
     "briefing_fallback_text",
+    "briefing_key",
     "escape_mrkdwn",
+    "home_view",
     "link",
     "reply_blocks",
     "split_mrkdwn",
@@ -55,6 +69,19 @@ MAX_FALLBACK_CHARS = 3000  # the notification text
 MAX_URL_CHARS = 2000  # a longer stored URL is not linked (its label is shown instead)
 MAX_HEADLINE_CHARS = 300  # before escaping
 MAX_LABEL_CHARS = 100  # a link's label, before escaping (a link stays well under a section's limit)
+
+MAX_BUTTON_VALUE = 2000  # a button's value
+MAX_SUBSCRIBE_BUTTONS = 5  # "Subscribe: <topic>" buttons under a briefing
+
+FEEDBACK_UP = "feedback_up"
+FEEDBACK_DOWN = "feedback_down"
+SUBSCRIBE_TOPIC = "subscribe_topic"  # action ids subscribe_topic_0, subscribe_topic_1, ...
+ASK_FOLLOWUP = "ask_followup"
+HOME_UNSUBSCRIBE = "home_unsubscribe"  # action ids home_unsubscribe_0, ... (value: kind and value as JSON)
+MAX_HOME_BLOCKS = 100  # a Home tab view
+MAX_HOME_SUBSCRIPTIONS = 40
+MAX_HOME_CHANNELS = 15
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,20}")
 
 _URL = re.compile(r"https?://[^\s|<>]+", re.IGNORECASE)
 _MASS_PING = re.compile(r"@(?=(?:everyone|here|channel)\b)", re.IGNORECASE)
@@ -318,11 +345,40 @@ def _footer(briefing: Briefing) -> str:
     return escape_mrkdwn(footer)
 
 
-def briefing_blocks(briefing: Briefing) -> list[list[Block]]:
+def _button(text: str, action_id: str, value: str) -> Block:
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": _capped(text, 75) or "…", "emoji": True},
+        "action_id": action_id,
+        "value": value[:MAX_BUTTON_VALUE],
+    }
+
+
+def actions_block(key: str, *, topics: Sequence[str] = (), follow_up: bool = False) -> Block:
+    """The buttons under a briefing or an answer: 👍 and 👎 whose value is ``key`` (what is
+    rated), "Subscribe: <topic>" per topic (value: the topic), and "Ask a follow-up"."""
+    elements = [_button("👍 Useful", FEEDBACK_UP, key), _button("👎 Not useful", FEEDBACK_DOWN, key)]
+    for i, topic in enumerate(list(dict.fromkeys(topics))[:MAX_SUBSCRIBE_BUTTONS]):
+        title = SECTION_TITLES.get(topic, topic.title())
+        elements.append(_button(f"Subscribe: {title}", f"{SUBSCRIBE_TOPIC}_{i}", topic))
+    if follow_up:
+        elements.append(_button("Ask a follow-up", ASK_FOLLOWUP, key))
+    return {"type": "actions", "block_id": "briefbot_actions", "elements": elements}
+
+
+def briefing_key(briefing: Briefing) -> str:
+    """A briefing's feedback key when it has no delivery key: ``briefing:<generated_at>``."""
+    return f"briefing:{briefing.generated_at.isoformat()}"
+
+
+def briefing_blocks(
+    briefing: Briefing, *, with_buttons: bool = False, key: str | None = None
+) -> list[list[Block]]:
     """The briefing as Block Kit messages (each a list of blocks): the first to post in the
     channel, the others to post in its thread. Header, top line, per section a bold title
     and per story its section and context line, dividers between sections, the deals as
-    bullet lines, and the footer saying which mode wrote it."""
+    bullet lines, and the footer saying which mode wrote it. With ``with_buttons`` the last
+    message ends with :func:`actions_block` (feedback on ``key``, subscribe per topic)."""
     units: list[list[Block]] = [
         [_header(_title(briefing)), *_section(_cited(briefing.top_line, briefing.sources))]
     ]
@@ -337,6 +393,9 @@ def briefing_blocks(briefing: Briefing) -> list[list[Block]]:
         lines = [_deal_line(row, briefing.sources) for row in briefing.deals]
         units.append(_section("*Deals*\n" + "\n".join(lines)))
     units.append([{"type": "divider"}, *_context([_footer(briefing)])])
+    if with_buttons:
+        topics = [topic for topic, items in briefing.sections if items]
+        units.append([actions_block(key or briefing_key(briefing), topics=topics)])
     return _pack(units)
 
 
@@ -366,10 +425,21 @@ def _limited(blocks: list[Block]) -> list[Block]:
     return kept + cut
 
 
-def answer_blocks(answer: Answer) -> list[Block]:
+def answer_blocks(answer: Answer, *, with_buttons: bool = False, key: str | None = None) -> list[Block]:
     """An answer as one message: its text with each ``[n]`` linked to its source, the
     numbered sources (titles linked, outlets) as context, and the mode that wrote it. An
-    answer that found nothing is a plain section."""
+    answer that found nothing is a plain section. With ``with_buttons`` (and a ``key``) it
+    ends with 👍/👎 and "Ask a follow-up"."""
+    blocks = _answer_blocks(answer)
+    if not (with_buttons and key):
+        return blocks
+    actions = actions_block(key, follow_up=True)
+    while blocks and (len(blocks) >= MAX_BLOCKS or _size([*blocks, actions]) > MAX_MESSAGE_JSON):
+        blocks = blocks[:-1]
+    return [*blocks, actions]
+
+
+def _answer_blocks(answer: Answer) -> list[Block]:
     if not answer.found:
         return _limited(_section(escape_mrkdwn(answer.text)))
     paragraphs = [_cited(p, answer.sources) for p in answer.text.split("\n") if p.strip()]
@@ -392,3 +462,54 @@ def answer_blocks(answer: Answer) -> list[Block]:
 def reply_blocks(text: str) -> list[Block]:
     """A command's text reply as sections (escaped, lines kept), within one message."""
     return _limited(_section(escape_mrkdwn(text)) or _section("…"))
+
+
+def _channel_ref(channel_id: str) -> str:
+    """``<#C123>`` for a plausible Slack channel id, else the id escaped."""
+    return f"<#{channel_id}>" if _CHANNEL_ID.fullmatch(channel_id) else escape_mrkdwn(channel_id)
+
+
+def home_view(
+    subscriptions: Sequence[tuple[str, str, str]],
+    channels: Sequence[tuple[str, str]],
+    briefings: Sequence[tuple[str, datetime, str]],
+) -> Block:
+    """The App Home tab: the person's subscriptions ((kind, value, label), each with a
+    "Remove" button), the channels with digests ((channel id, schedule)), and the latest
+    briefings ((channel id, when, top line)). All text escaped; within 100 blocks."""
+    blocks: list[Block] = [_header("briefbot"), *_section("*Your subscriptions*")]
+    if not subscriptions:
+        hint = "You follow nothing yet: try /subscribe chips, /subscribe AWS or /subscribe keyword"
+        hint += ' "liquid cooling".'
+        blocks += _context([escape_mrkdwn(hint)])
+    for i, (kind, value, label) in enumerate(subscriptions[:MAX_HOME_SUBSCRIPTIONS]):
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": escape_mrkdwn(_capped(label, 200))},
+                "accessory": _button(
+                    "Remove", f"{HOME_UNSUBSCRIBE}_{i}", json.dumps({"kind": kind, "value": value})
+                ),
+            }
+        )
+    if len(subscriptions) > MAX_HOME_SUBSCRIPTIONS:
+        blocks += _context([f"…and {len(subscriptions) - MAX_HOME_SUBSCRIPTIONS} more (/subscriptions)"])
+    blocks += [{"type": "divider"}, *_section("*Digests*")]
+    if channels:
+        lines = [
+            f"• {_channel_ref(c)}: {escape_mrkdwn(_one_line(when))}"
+            for c, when in channels[:MAX_HOME_CHANNELS]
+        ]
+        blocks += _section("\n".join(lines))
+    else:
+        blocks += _context(["No channel has a digest yet: /schedule 09:00 Europe/Paris weekdays in one."])
+    blocks += [{"type": "divider"}, *_section("*Latest briefings*")]
+    if briefings:
+        for channel, at, top in briefings:
+            day = at.strftime("%d %b %Y %H:%M UTC").lstrip("0")
+            top_line = escape_mrkdwn(_capped(CITATION.sub("", top), 600))
+            text = f"*{escape_mrkdwn(day)}* · {_channel_ref(channel)}\n{top_line}"
+            blocks += _section(text)
+    else:
+        blocks += _context(["No briefings yet."])
+    return {"type": "home", "blocks": blocks[:MAX_HOME_BLOCKS]}
