@@ -25,10 +25,10 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
-from bot.core.extract import Gazetteer
+from bot.core.extract import Gazetteer, Money
 from bot.core.grounding import CITATION, check_sentences
 from bot.core.ranking import Ranked, RankWeights, rank_stories
 from bot.core.records import SourceRef, StoryDeal, StoryRecord
@@ -515,3 +515,75 @@ class Composer:
             if mode == "llm+extractive":
                 who += f"; some extractive ({self.unavailable or 'failed checks'})"
         return f"briefbot · {stories} stories from {sources} sources · {who}"
+
+
+# ---- the outbox payload back into a Briefing ------------------------------------------
+
+
+def _when(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def briefing_from_json(data: Mapping[str, Any]) -> Briefing:
+    """A :class:`Briefing` back from :meth:`Briefing.as_json` (the outbox payload), for rendering."""
+    sources = tuple(
+        SourceRef(
+            int(s.get("n", n)),
+            s.get("url"),
+            str(s.get("title") or ""),
+            str(s.get("outlet") or ""),
+            _when(s.get("published")),
+        )
+        for n, s in enumerate(data.get("sources") or [], 1)
+    )
+    sections: list[tuple[str, tuple[BriefItem, ...]]] = []
+    for section in data.get("sections") or []:
+        topic = str(section.get("topic") or "")
+        items = tuple(
+            BriefItem(
+                story_id=int(s.get("story_id", 0)),
+                headline=str(s.get("headline") or ""),
+                section=topic,
+                sentences=tuple(str(x) for x in s.get("sentences") or ()),
+                why=s.get("why_it_matters"),
+                update=bool(s.get("update")),
+                score=float(s.get("score") or 0.0),
+                deals=(),
+                written_by=str(s.get("written_by") or ""),
+                note=s.get("note"),
+            )
+            for s in section.get("stories") or []
+        )
+        sections.append((topic, items))
+    deals = tuple(_deal_row(d) for d in data.get("deals") or [])
+    return Briefing(
+        generated_at=_when(data.get("generated_at")) or datetime.now(UTC),
+        since=_when(data.get("since")),
+        top_line=str(data.get("top_line") or ""),
+        sections=tuple(sections),
+        deals=deals,
+        sources=sources,
+        mode=str(data.get("mode") or ""),
+        footer=str(data.get("footer") or ""),
+    )
+
+
+def _deal_row(d: Mapping[str, Any]) -> DealRow:
+    amount = (
+        Money(d.get("amount_usd"), str(d["amount"]), None, "USD", d.get("amount_usd_high"))
+        if d.get("amount")
+        else None
+    )
+    parties: Sequence[str] = d.get("parties") or ()
+    deal = StoryDeal(
+        parties=tuple(str(p) for p in parties),
+        kind=d.get("kind") or "partnership",
+        amount=amount,
+        announced=_when(d.get("announced")),
+        article_ids=(),
+        support=int(d.get("support") or 0),
+    )
+    return DealRow(deal, int(d.get("story_id") or 0), tuple(int(n) for n in d.get("citations") or ()))

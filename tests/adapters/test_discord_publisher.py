@@ -14,10 +14,9 @@ import pytest
 
 from bot.adapters.discord.publisher import NONCE_LENGTH, DiscordPublisher, delivery_nonce
 from bot.adapters.discord.render import briefing_embeds
-from bot.adapters.slack.publisher import briefing_from_json
 from bot.config import Settings
 from bot.core.alerts import person_destination
-from bot.core.briefing import Briefing
+from bot.core.briefing import Briefing, briefing_from_json
 from bot.core.delivery import POSTED, PermanentError, TransientError
 from bot.core.subscriptions import Subscription
 from bot.runtime.discord import discord_publisher

@@ -10,9 +10,9 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.adapters.slack.app import web_client
-from bot.adapters.slack.publisher import EVENT_TYPE, SlackPublisher, briefing_from_json
+from bot.adapters.slack.publisher import EVENT_TYPE, SlackPublisher
 from bot.adapters.slack.render import MAX_BLOCKS, briefing_blocks
-from bot.core.briefing import Briefing
+from bot.core.briefing import Briefing, briefing_from_json
 from bot.core.delivery import PermanentError, TransientError
 from tests.adapters.test_slack_render import ACTIVE, briefing, hostile_briefing, item, ref
 from tests.support.slack_server import FakeSlack

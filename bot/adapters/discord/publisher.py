@@ -48,7 +48,7 @@ from bot.adapters.discord.render import (
     escape_markdown,
     masked_link,
 )
-from bot.adapters.slack.publisher import briefing_from_json
+from bot.core.briefing import briefing_from_json
 from bot.core.delivery import PermanentError, TransientError
 
 log = logging.getLogger(__name__)

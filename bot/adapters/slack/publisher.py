@@ -16,8 +16,7 @@ so an unexpected one never disables a destination.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from slack_sdk import WebClient
@@ -31,10 +30,8 @@ from bot.adapters.slack.render import (
     link,
     reply_blocks,
 )
-from bot.core.briefing import Briefing, BriefItem, DealRow
+from bot.core.briefing import briefing_from_json
 from bot.core.delivery import PermanentError, TransientError
-from bot.core.extract import Money
-from bot.core.records import SourceRef, StoryDeal
 
 log = logging.getLogger(__name__)
 
@@ -197,72 +194,3 @@ def alert_message(payload: Mapping[str, Any]) -> tuple[list[Block], str]:
         ]
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(labels)[:3000]}]})
     return blocks, f"Breaking: {headline}"
-
-
-def _when(value: object) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-
-
-def briefing_from_json(data: Mapping[str, Any]) -> Briefing:
-    """A :class:`Briefing` back from :meth:`Briefing.as_json` (the outbox payload), for rendering."""
-    sources = tuple(
-        SourceRef(
-            int(s.get("n", n)),
-            s.get("url"),
-            str(s.get("title") or ""),
-            str(s.get("outlet") or ""),
-            _when(s.get("published")),
-        )
-        for n, s in enumerate(data.get("sources") or [], 1)
-    )
-    sections: list[tuple[str, tuple[BriefItem, ...]]] = []
-    for section in data.get("sections") or []:
-        topic = str(section.get("topic") or "")
-        items = tuple(
-            BriefItem(
-                story_id=int(s.get("story_id", 0)),
-                headline=str(s.get("headline") or ""),
-                section=topic,
-                sentences=tuple(str(x) for x in s.get("sentences") or ()),
-                why=s.get("why_it_matters"),
-                update=bool(s.get("update")),
-                score=float(s.get("score") or 0.0),
-                deals=(),
-                written_by=str(s.get("written_by") or ""),
-                note=s.get("note"),
-            )
-            for s in section.get("stories") or []
-        )
-        sections.append((topic, items))
-    deals = tuple(_deal_row(d) for d in data.get("deals") or [])
-    return Briefing(
-        generated_at=_when(data.get("generated_at")) or datetime.now().astimezone(),
-        since=_when(data.get("since")),
-        top_line=str(data.get("top_line") or ""),
-        sections=tuple(sections),
-        deals=deals,
-        sources=sources,
-        mode=str(data.get("mode") or ""),
-        footer=str(data.get("footer") or ""),
-    )
-
-
-def _deal_row(d: Mapping[str, Any]) -> DealRow:
-    amount = (
-        Money(d.get("amount_usd"), str(d["amount"]), None, "USD", d.get("amount_usd_high"))
-        if d.get("amount")
-        else None
-    )
-    parties: Sequence[str] = d.get("parties") or ()
-    deal = StoryDeal(
-        parties=tuple(str(p) for p in parties),
-        kind=d.get("kind") or "partnership",
-        amount=amount,
-        announced=_when(d.get("announced")),
-        article_ids=(),
-        support=int(d.get("support") or 0),
-    )
-    return DealRow(deal, int(d.get("story_id") or 0), tuple(int(n) for n in d.get("citations") or ()))
