@@ -196,6 +196,7 @@ class Settings:
     quiet_hours: tuple[str, str] | None = None  # ("22:00", "07:00") in UTC: no alerts then
     alerts_per_hour: int = 5  # alerts per person per hour at most
     leader_retry: int = 15  # seconds between a standby instance's tries to take the scheduler lock
+    retention_days: int = 365  # articles older than this go in the daily housekeeping; 0 keeps all
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, config_file: Path | None = None) -> Settings:
@@ -293,4 +294,5 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "quiet_hours": _as_quiet_hours,
     "alerts_per_hour": _as_positive_int,
     "leader_retry": _as_positive_int,
+    "retention_days": _as_count,
 }

@@ -15,7 +15,7 @@ does not alert again.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -84,6 +84,26 @@ def person_destination(platform: str, user_id: str) -> str:
     """Where a person's alerts go: ``slack:U1`` (Slack tells users from channels by their
     ids), ``discord:user:<id>`` (a Discord user id looks like a channel id)."""
     return f"discord:user:{user_id}" if platform == "discord" else f"{platform}:{user_id}"
+
+
+def interest_filter(subscriptions: Sequence[Subscription]) -> Callable[[StoryRecord], bool] | None:
+    """What a person's digest keeps: a story with a subscribed topic, or naming a subscribed
+    company, chip or keyword (in its headline, source titles or entities); None (every
+    story) when the person follows nothing."""
+    if not subscriptions:
+        return None
+    wanted = {(s.kind, s.value) for s in subscriptions if s.kind != "keyword"}
+    words = [_pattern(s.value) for s in subscriptions if s.kind == "keyword" and s.value.strip()]
+
+    def match(story: StoryRecord) -> bool:
+        interests = {("topic", t) for t in story.topics}
+        interests |= {("company", c) for c in story.companies} | {("chip", c) for c in story.chips}
+        if wanted & interests:
+            return True
+        haystack = _haystack(story)
+        return any(p.search(haystack) for p in words)
+
+    return match
 
 
 def alert_key(platform: str, user_id: str, story_id: int) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -352,8 +352,13 @@ class Composer:
         mutes: Sequence[str] = (),
         previous: Mapping[int, str] | None = None,
         limit: int = 12,
+        match: Callable[[StoryRecord], bool] | None = None,
     ) -> Briefing:
-        """A briefing of the stories since ``since`` (see the module docstring)."""
+        """A briefing of the stories since ``since`` (see the module docstring).
+
+        ``match``, when given, keeps only the stories it accepts (a personal digest's
+        subscriptions), on top of ``topics`` and ``mutes``.
+        """
         now = self.clock.now()
         previous = previous or {}
         self.unavailable = None if self.writer else "no LLM configured"
@@ -366,6 +371,8 @@ class Composer:
         chosen: list[tuple[StoryRecord, bool]] = []
         for story in self.stories.list_stories(since=since):
             if wanted and not wanted & {t.lower() for t in story.topics}:
+                continue
+            if match is not None and not match(story):
                 continue
             haystack = " ".join([story.headline, *(s.title for s in story.sources), *story.entities])
             if any(p.search(haystack) for p in mute_patterns):

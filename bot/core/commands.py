@@ -136,7 +136,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
         True,
     ),
     CommandSpec(
-        "digest", "/digest topics a,b | /digest topics all", "which topics this channel's digest covers", True
+        "digest",
+        "/digest topics a,b | /digest topics all  (everyone: /digest me HH:MM [ZONE] [weekdays|daily] | off)",
+        "which topics this channel's digest covers; /digest me: your own digest by direct message",
+        True,
     ),
 )
 _SPECS = {spec.name: spec for spec in COMMANDS}
@@ -257,7 +260,7 @@ class CommandLayer:
                 ephemeral=True,
                 error=True,
             )
-        if spec.admin and not is_admin(ctx, self.admins):
+        if spec.admin and not _personal(command) and not is_admin(ctx, self.admins):
             return Reply(
                 f"/{spec.name} is for admins: workspace or server admins, "
                 "and people named in BRIEFBOT_ADMINS",
@@ -365,6 +368,10 @@ class CommandLayer:
         )
         mine = self.service.mutes(user_scope(ctx.platform, ctx.user_id))
         here = self.service.mutes(channel_scope(ctx.platform, ctx.channel_id))
+        digest = self.service.personal_digest(ctx.platform, ctx.user_id)
+        if digest is not None:
+            state = "" if digest.enabled else " (off after a delivery failure)"
+            lines.append(f"Your digest by direct message: {digest.schedule_text()}{state}.")
         if mine:
             lines.append("Muted for you: " + ", ".join(mine) + ".")
         if here:
@@ -398,6 +405,9 @@ class CommandLayer:
             lines += [f"  {s.usage} — {s.summary}" for s in COMMANDS if s.admin]
         else:
             lines.append("Admins also have /feeds, /schedule and /digest.")
+            lines.append(
+                "  /digest me HH:MM [ZONE] [weekdays|daily] | off — your own digest by direct message"
+            )
         return Reply("\n".join(lines), ephemeral=True)
 
     # -- admins --------------------------------------------------------------------------
@@ -454,6 +464,8 @@ class CommandLayer:
         return Reply(f"This channel's digest: {_describe(channel)}.", ephemeral=True)
 
     def _digest(self, ctx: CommandContext, command: Command) -> Reply:
+        if _personal(command):
+            return self._digest_me(ctx, command.args[1:])
         args = list(command.args)
         if not args:
             channel = self.service.channel(ctx.platform, ctx.channel_id)
@@ -470,6 +482,40 @@ class CommandLayer:
         topics = [] if [n.lower() for n in names] in (["all"], ["none"], ["any"]) else names
         channel, _ = self.service.set_channel(ctx.platform, ctx.channel_id, topics=topics)
         return Reply(f"This channel's digest: {_describe(channel)}.", ephemeral=True)
+
+    def _digest_me(self, ctx: CommandContext, args: Sequence[str]) -> Reply:
+        """``/digest me HH:MM [ZONE] [days]``, ``/digest me off``, ``/digest me``: anyone's own digest."""
+        if not args:
+            digest = self.service.personal_digest(ctx.platform, ctx.user_id)
+            if digest is None:
+                return Reply(
+                    "You have no personal digest: /digest me 09:00 Europe/Paris weekdays", ephemeral=True
+                )
+            return Reply(f"Your digest by direct message: {digest.schedule_text()}.", ephemeral=True)
+        if len(args) == 1 and args[0].lower() == "off":
+            if not self.service.remove_personal_digest(ctx.platform, ctx.user_id):
+                return Reply("You had no personal digest.", ephemeral=True)
+            return Reply("Your personal digest is off.", ephemeral=True)
+        at, *others = args
+        day_words = [w for w in others if is_days(w)]
+        zones = [w for w in others if not is_days(w)]
+        if len(zones) > 1:
+            raise UsageError(
+                f"one time zone please, got {', '.join(quoted(z, 30) for z in zones)}; "
+                "usage: /digest me HH:MM [TIME ZONE] [weekdays|daily] (or /digest me off)"
+            )
+        digest = self.service.set_personal_digest(
+            ctx.platform,
+            ctx.user_id,
+            at=at,
+            tz=zones[0] if zones else None,
+            days=",".join(day_words) if day_words else None,
+        )
+        return Reply(
+            f"Your digest by direct message: {digest.schedule_text()}; "
+            "your subscriptions (all stories when none), minus your mutes.",
+            ephemeral=True,
+        )
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -516,6 +562,11 @@ def _interest_args(command: Command) -> tuple[str | None, str]:
     if len(args) == 1 and command.quoted[0]:
         return "keyword", args[0]
     return None, " ".join(args)
+
+
+def _personal(command: Command) -> bool:
+    """True for ``/digest me ...``: a person's own digest, open to everyone."""
+    return command.name == "digest" and bool(command.args) and command.args[0].lower() == "me"
 
 
 def _describe(channel: Channel) -> str:

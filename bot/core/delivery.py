@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from bot.core.subscriptions import ChannelStore
+from bot.core.subscriptions import PERSON_PREFIX, ChannelStore, person_channel_id
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +211,12 @@ class Outbox:
 
 
 def disable_channel(channels: ChannelStore, destination: str, now: datetime) -> bool:
-    """Turn off the digest channel ``platform:id``; True when there was an enabled one."""
+    """Turn off the digest channel ``platform:id``, or the personal digest of the person
+    ``platform:<USER_ID>`` (a direct message failing for good); True when there was an enabled one."""
     platform, _, channel_id = destination.partition(":")
     channel = channels.get_channel(platform, channel_id)
+    if channel is None and not channel_id.startswith(PERSON_PREFIX):
+        channel = channels.get_channel(platform, person_channel_id(channel_id))
     if channel is None or not channel.enabled:
         return False
     channels.save_channel(replace(channel, enabled=False), now)

@@ -26,6 +26,7 @@ from bot.core.subscriptions import (
     parse_platform,
     parse_time,
     parse_zone,
+    person_channel_id,
     quoted,
 )
 from bot.errors import BriefbotError, NotFoundError, UsageError
@@ -129,6 +130,7 @@ class Service:
         since_last: bool = False,
         limit: int = 12,
         record: bool = True,
+        match: Callable[[StoryRecord], bool] | None = None,
     ) -> Briefing:
         """Compose a briefing of the stories since ``since`` (what the scheduler posts).
 
@@ -137,6 +139,7 @@ class Service:
         the window starts at the channel's last briefing (or ``since`` for its first).
         With ``record`` False the caller remembers it (``briefings.record_briefing``) once
         it is delivered (the scheduler, so a crash before posting loses nothing).
+        ``match`` keeps only the stories it accepts (a personal digest's subscriptions).
         """
         previous: Mapping[int, str] | None = None
         if channel is not None:
@@ -144,7 +147,12 @@ class Service:
             if since_last:
                 since = self.briefings.last_briefing_at(channel) or since
         briefing = self.composer.compose(
-            since=since, topics=[self.topic(t) for t in topics], mutes=mutes, previous=previous, limit=limit
+            since=since,
+            topics=[self.topic(t) for t in topics],
+            mutes=mutes,
+            previous=previous,
+            limit=limit,
+            match=match,
         )
         if channel is not None and record and not briefing.empty:
             self.briefings.record_briefing(channel, briefing)
@@ -180,6 +188,34 @@ class Service:
         )
         created = self.channels.save_channel(channel, self.clock.now())
         return self.channels.get_channel(*key) or channel, created
+
+    def set_personal_digest(
+        self, platform: str, user_id: str, *, at: str, tz: str | None = None, days: str | None = None
+    ) -> Channel:
+        """Turn on (or change) a person's digest by direct message: a channel ``user:<USER_ID>``.
+
+        Its stories are the person's subscriptions (all stories when none) minus their mutes;
+        a bad time, zone or days value is a one-line UsageError.
+        """
+        key = (parse_platform(platform), person_channel_id(parse_channel_id(user_id)))
+        current = self.channels.get_channel(*key) or Channel(*key)
+        channel = replace(
+            current,
+            at=parse_time(at),
+            tz=parse_zone(tz) if tz is not None else current.tz,
+            days=parse_days(days) if days is not None else current.days,
+            enabled=True,
+        )
+        self.channels.save_channel(channel, self.clock.now())
+        return self.channels.get_channel(*key) or channel
+
+    def personal_digest(self, platform: str, user_id: str) -> Channel | None:
+        """A person's digest, or None when it is off."""
+        return self.channels.get_channel(parse_platform(platform), person_channel_id(user_id))
+
+    def remove_personal_digest(self, platform: str, user_id: str) -> bool:
+        """Turn a person's digest off; False when it was not on."""
+        return self.channels.remove_channel(parse_platform(platform), person_channel_id(user_id))
 
     def disable_destination(self, destination: str) -> bool:
         """Stop digests to ``platform:id`` after a permanent delivery failure; True when one was on."""

@@ -32,6 +32,7 @@ DEFAULT_TZ = "UTC"
 DEFAULT_DAYS = "weekdays"
 MAX_ID_CHARS = 100
 MAX_WORD_CHARS = 60
+PERSON_PREFIX = "user:"  # a channel id "user:<USER_ID>" is that person's personal digest
 
 Kind = Literal["topic", "company", "chip", "keyword"]
 
@@ -72,8 +73,17 @@ class Channel:
 
     @property
     def scope(self) -> str:
-        """The scope of the channel's mutes."""
+        """The scope of the channel's mutes (a personal digest uses the person's)."""
+        if self.person is not None:
+            return user_scope(self.platform, self.person)
         return channel_scope(self.platform, self.channel_id)
+
+    @property
+    def person(self) -> str | None:
+        """The user id when this is a person's digest (channel id ``user:<USER_ID>``), else None."""
+        if self.channel_id.startswith(PERSON_PREFIX):
+            return self.channel_id[len(PERSON_PREFIX) :]
+        return None
 
     def schedule_text(self) -> str:
         """ "09:00 Europe/Paris, weekdays" """
@@ -279,6 +289,11 @@ def clean_word(text: str, what: str = "keyword") -> str:
 def channel_scope(platform: str, channel_id: str) -> str:
     """The mute scope of a channel."""
     return f"channel:{platform}:{channel_id}"
+
+
+def person_channel_id(user_id: str) -> str:
+    """The channel id of a person's digest: ``user:<USER_ID>``."""
+    return PERSON_PREFIX + user_id
 
 
 def user_scope(platform: str, user_id: str) -> str:

@@ -10,7 +10,9 @@ Jobs are rebuilt from the database at start, with stable ids and ``replace_exist
   in its own time zone; it composes the channel's briefing since its last one and posts it
   through the outbox under the key ``digest:<platform>:<id>:<local slot>``; the briefing is
   remembered for the channel ("Update:", the next window) only once it is delivered;
-- ``housekeeping``: daily, settles deliveries left claimed.
+- ``housekeeping``: daily, settles deliveries left claimed, deletes what is older than
+  ``BRIEFBOT_RETENTION_DAYS`` (articles outside recent stories, emptied stories, model
+  call log rows) and vacuums the database.
 
 At start (:meth:`BotScheduler.startup`) claimed-but-unconfirmed deliveries are resolved
 and digests missed while briefbot was down are posted late once (or skipped, and recorded
@@ -37,6 +39,7 @@ import logging
 import os
 import random
 import signal
+import time
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -45,7 +48,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.core.alerts import Alerter, AlertReport
+from bot.core.alerts import Alerter, AlertReport, interest_filter, person_destination
 from bot.core.analysis import AnalyzeReport
 from bot.core.delivery import Outbox, Outcome, Payload, Publisher, TransientError
 from bot.core.schedule import due_digests, slot_label
@@ -99,6 +102,13 @@ class Publishers:
 def digest_key(channel: Channel, slot: datetime) -> str:
     """``digest:slack:C1:2026-11-26T09:00+01:00``"""
     return f"{DIGEST}:{channel.key}:{slot_label(channel, slot)}"
+
+
+def digest_destination(channel: Channel) -> str:
+    """Where a channel's digest goes: the channel, or a person's direct messages
+    (``person_destination``) for a personal digest (channel id ``user:<USER_ID>``)."""
+    person = channel.person
+    return channel.key if person is None else person_destination(channel.platform, person)
 
 
 class BotScheduler:
@@ -271,13 +281,38 @@ class BotScheduler:
             log.exception("digest for %s failed", channel_key)
 
     async def housekeeping_job(self) -> None:
-        """Daily: settle deliveries left claimed for over an hour."""
+        """Daily: settle deliveries left claimed for over an hour, then :meth:`housekeeping`."""
         try:
             await asyncio.to_thread(self.outbox.resolve_unconfirmed, SETTLED_AFTER)
         except Exception:
-            log.exception("housekeeping failed")
+            log.exception("housekeeping: settling deliveries failed")
+        await asyncio.to_thread(self.housekeeping)
 
     # ---- the work (synchronous; the jobs run it in a thread) --------------------------
+
+    def housekeeping(self) -> dict[str, int]:
+        """Retention (``BRIEFBOT_RETENTION_DAYS``; 0 keeps everything), then vacuum.
+
+        Returns what was deleted by kind and logs it in one line; errors are logged, not raised.
+        """
+        counts: dict[str, int] = {}
+        days = self.app.settings.retention_days
+        if days:
+            try:
+                counts = self.app.store.prune(self.clock.now() - timedelta(days=days))
+            except Exception:
+                log.exception("housekeeping: retention failed")
+        started = time.monotonic()
+        try:
+            self.app.store.vacuum()
+        except Exception:
+            log.exception("housekeeping: vacuum failed")
+        log.info(
+            "housekeeping: deleted %s; vacuum took %.1fs",
+            ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "nothing",
+            time.monotonic() - started,
+        )
+        return counts
 
     def alerts(self, story_ids: Iterable[int]) -> AlertReport:
         """Breaking alerts for these new or updated stories."""
@@ -323,8 +358,10 @@ class BotScheduler:
         return outcomes
 
     def _digest(self, channel: Channel, slot: datetime, key: str) -> Outcome | str:
+        destination = digest_destination(channel)
         if self.outbox.seen(key):  # claimed before: settle it, never compose twice
-            return self.outbox.deliver(key, channel.key, DIGEST, {})
+            return self.outbox.deliver(key, destination, DIGEST, {})
+        person = channel.person
         briefing = self.service.brief(
             since=slot - timedelta(days=1),
             topics=channel.topics,
@@ -333,12 +370,15 @@ class BotScheduler:
             since_last=True,
             limit=DIGEST_LIMIT,
             record=False,  # remembered below once delivered: a crash before that recomposes it
+            match=None
+            if person is None
+            else interest_filter(self.service.subscriptions(channel.platform, person)),
         )
         if briefing.empty:
             log.info("digest for %s at %s: nothing new", channel.key, slot_label(channel, slot))
             return "empty"
         payload = {"kind": DIGEST, "text": briefing.to_markdown(), "briefing": briefing.as_json()}
-        outcome = self.outbox.deliver(key, channel.key, DIGEST, payload)
+        outcome = self.outbox.deliver(key, destination, DIGEST, payload)
         if outcome in ("posted", "confirmed", "pending"):  # pending: the outbox will post it
             self.service.briefings.record_briefing(channel.key, briefing)
         return outcome

@@ -58,9 +58,13 @@ class SlackHome:
         channels = [
             (c.channel_id, c.schedule_text())
             for c in self.service.list_channels()
-            if c.platform == "slack" and c.enabled
+            if c.platform == "slack" and c.enabled and c.person is None  # not people's own digests
         ]
-        recent = self.briefings.recent_briefings("slack:", HOME_BRIEFINGS)
+        recent = [
+            (key, at, top)
+            for key, at, top in self.briefings.recent_briefings("slack:", HOME_BRIEFINGS)
+            if not key.startswith("slack:user:")
+        ]
         return HomeData(subs, channels, [(key.partition(":")[2], at, top) for key, at, top in recent])
 
 

@@ -15,6 +15,7 @@ from bot.store.channel_sql import ChannelSql
 from bot.store.delivery_sql import DeliverySql
 from bot.store.feedback_sql import FeedbackSql
 from bot.store.llm_sql import LlmSql
+from bot.store.retention_sql import RetentionSql
 from bot.store.rows import article_from, chunks
 from bot.store.schema import articles, events, feed_items, feeds, meta
 from bot.store.search_sql import SearchSql
@@ -65,7 +66,16 @@ def _feed(row: Row[Any]) -> Feed:
 
 
 class SqlStore(
-    StorySql, SearchSql, ThreadSql, LlmSql, BriefingSql, ChannelSql, VectorSql, DeliverySql, FeedbackSql
+    StorySql,
+    SearchSql,
+    ThreadSql,
+    LlmSql,
+    BriefingSql,
+    ChannelSql,
+    VectorSql,
+    DeliverySql,
+    FeedbackSql,
+    RetentionSql,
 ):
     """Feeds, articles, events and stories in a SQL database reached through ``engine``."""
 

@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.core.alerts import interest_filter
 from bot.core.briefing import Briefing, Composer, SummaryWriter, WriterUnavailable, Written, story_fingerprint
 from bot.core.extract import Gazetteer, Money
 from bot.core.records import SourceRef, StoryDeal, StoryRecord
+from bot.core.subscriptions import Subscription
 from bot.core.summarize import SourceText
 
 NOW = datetime(2025, 10, 7, 9, tzinfo=UTC)
@@ -246,3 +248,20 @@ def test_a_domain_the_sources_write_is_a_name_but_a_link_never_passes(gazetteer:
     assert check_sentences(["Amazon.com will invest $4 billion in Anthropic [1]."], sources, gazetteer) == []
     assert check_sentences(["See evil.example for more [1]."], sources, gazetteer)
     assert check_sentences(["Details at https://amazon.com [1]."], sources, gazetteer)
+
+
+def test_a_match_predicate_keeps_only_the_stories_a_person_follows(gazetteer: Gazetteer) -> None:
+    composer = Composer(Store([AMD, GAUDI]), gazetteer, Clock())
+    since = NOW - timedelta(days=1)
+
+    def follows(*subs: tuple[str, str]) -> list[int]:
+        match = interest_filter([Subscription("console", "U1", kind, value) for kind, value in subs])
+        return [i.story_id for i in composer.compose(since=since, match=match).items]
+
+    assert interest_filter([]) is None  # following nothing: every story
+    assert follows(("chip", "Gaudi 3")) == [2]
+    assert follows(("company", "OpenAI")) == [1]
+    assert sorted(follows(("topic", "datacenter"), ("company", "AMD"))) == [1, 2]
+    assert follows(("keyword", "6 gw")) == [1]  # a keyword in the headline
+    assert follows(("company", "Nvidia")) == []
+    assert [i.story_id for i in composer.compose(since=since, match=lambda s: s.id == 2).items] == [2]
