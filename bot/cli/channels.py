@@ -59,8 +59,13 @@ def _topics(value: str | None) -> list[str] | None:
 
 
 def _line(channel: Channel) -> str:
-    topics = ", ".join(channel.topics) if channel.topics else "all topics"
     state = "" if channel.enabled else "  (disabled)"
+    if channel.channel_id.startswith("user:"):  # a person's digest by direct message (/digest me)
+        person = channel.channel_id.removeprefix("user:")
+        return (
+            f"{channel.key}  personal digest of {person} by direct message, {channel.schedule_text()}{state}"
+        )
+    topics = ", ".join(channel.topics) if channel.topics else "all topics"
     return f"{channel.key}  {channel.schedule_text()}; {topics}{state}"
 
 

@@ -80,3 +80,18 @@ def test_bad_input_is_one_line_naming_the_problem(
     assert outcome.code == 1 and outcome.out == ""
     assert outcome.err.startswith(f"briefbot: error: {message}") and outcome.err.count("\n") == 1
     assert run_cli(capsys, "channels", "list", "--json").json() == []  # nothing half-added
+
+
+def test_personal_digests_are_labelled_in_the_list(env: dict[str, str], capsys: Cap) -> None:
+    from bot.config import Settings
+    from bot.core.commands import CommandContext, CommandLayer
+    from bot.runtime.wiring import build
+
+    app = build(Settings.load())
+    try:
+        reply = CommandLayer(app.service).handle(CommandContext("slack", "U42", "C1"), "/digest me 07:30")
+        assert not reply.error, reply.text
+    finally:
+        app.store.engine.dispose()
+    listed = run_cli(capsys, "channels", "list").out
+    assert "slack:user:U42  personal digest of U42 by direct message, 07:30" in listed
