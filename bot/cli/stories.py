@@ -96,17 +96,6 @@ async def _analyze(args: argparse.Namespace) -> int:
 # ---- stories ---------------------------------------------------------------------------
 
 
-def deal_text(deal: StoryDeal) -> str:
-    """ "Amazon -> Anthropic: investment, up to $4 billion"."""
-    if deal.kind == "investment":
-        parties = ", ".join(deal.parties[:-1]) + " -> " + deal.parties[-1]
-    else:
-        arrow = " <-> " if deal.kind in ("partnership", "other") else " -> "
-        parties = deal.parties[0] + arrow + ", ".join(deal.parties[1:])
-    amount = f", {deal.amount_text}" if deal.amount_text else ""
-    return f"{parties}: {deal.kind}{amount}"
-
-
 def _story_json(r: Ranked, explain: bool, reasons: dict[int, str] | None) -> dict[str, Any]:
     s = r.story
     out: dict[str, Any] = {
@@ -158,7 +147,7 @@ async def _stories(args: argparse.Namespace) -> int:
             facts.append(", ".join(s.entities))
         print("    " + " · ".join(facts))
         for deal in s.deals[:3]:
-            print(f"    deal: {deal_text(deal)}")
+            print(f"    deal: {deal.describe()}")
         outlets = list(dict.fromkeys(src.outlet for src in s.sources))
         print(f"    {len(s.sources)} sources: {', '.join(outlets[:6])}{' ...' if len(outlets) > 6 else ''}")
         if args.explain:
@@ -203,7 +192,7 @@ async def _deals(args: argparse.Namespace) -> int:
         return 0
     for r in ledger:
         when = r.deal.announced or (r.sources[0].published if r.sources else None)
-        print(f"{_day(when)}  {deal_text(r.deal)}")
+        print(f"{_day(when)}  {r.deal.describe()}")
         print(f"            story {r.story_id}: {r.headline}")
         for src in r.sources[:3]:
             print(f"            {src.outlet}: {src.url or src.title}")

@@ -567,7 +567,7 @@ class Asker:
             by_id = {s.article_id: s for s in story.sources}
             refs = [by_id[a] for a in deal.article_ids if a in by_id][:2]
             marks = "".join(f"[{cited.cite(r)}]" for r in refs)
-            lines.append(f"- {when.day} {when:%B %Y}: {_deal_line(deal)} {marks}".rstrip())
+            lines.append(f"- {when.day} {when:%B %Y}: {deal.describe()} {marks}".rstrip())
         if _TOTAL.search(question):
             lines += _totals([r[1] for r in rows])
         return ["From the deal ledger:", *lines]
@@ -888,16 +888,6 @@ class _QuestionKind:
         if self.where and _PLACE.search(sentence):
             bonus += 2.0
         return bonus
-
-
-def _deal_line(deal: StoryDeal) -> str:
-    if deal.kind == "investment":
-        parties = ", ".join(deal.parties[:-1]) + " -> " + deal.parties[-1]
-    else:
-        parties = deal.parties[0] + (" <-> " if deal.kind in ("partnership", "other") else " -> ")
-        parties += ", ".join(deal.parties[1:])
-    amount = f", {deal.amount_text}" if deal.amount_text else ""
-    return f"{parties}: {deal.kind}{amount}"
 
 
 def _totals(deals: list[StoryDeal]) -> list[str]:

@@ -241,7 +241,7 @@ class Briefing:
                 when = d.announced.strftime("%Y-%m-%d") if d.announced else "-"
                 cites = "".join(f"[{n}]" for n in row.citations)
                 amount = _md_cell(d.amount_text or "-")
-                out.append(f"| {when} | {_md_cell(deal_parties(d))} ({d.kind}) | {amount} | {cites} |")
+                out.append(f"| {when} | {_md_cell(d.direction)} ({d.kind}) | {amount} | {cites} |")
             out.append("")
         out += ["## Sources", ""]
         for n, s in enumerate(self.sources, 1):
@@ -271,14 +271,6 @@ def _section(story: StoryRecord) -> str:
 
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def deal_parties(deal: StoryDeal) -> str:
-    """ "Microsoft, Nvidia -> Anthropic", "Amazon -> OpenAI", "Nvidia <-> Amazon"."""
-    if deal.kind == "investment":
-        return ", ".join(deal.parties[:-1]) + " -> " + deal.parties[-1]
-    arrow = " <-> " if deal.kind in ("partnership", "other") else " -> "
-    return deal.parties[0] + arrow + ", ".join(deal.parties[1:])
 
 
 def story_fingerprint(story: StoryRecord) -> str:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core.ask import Answer
-from bot.core.briefing import Briefing, deal_parties
+from bot.core.briefing import Briefing
 from bot.core.service import Service
 from bot.core.since import parse_since
 from bot.core.subscriptions import (
@@ -335,9 +335,8 @@ class CommandLayer:
         for r in ledger[:MAX_LIST_LINES]:
             d = r.deal
             when = d.announced or next((s.published for s in r.sources if s.published), None)
-            amount = f", {d.amount_text}" if d.amount_text else ""
             day = when.strftime("%Y-%m-%d") if when else "undated"
-            lines.append(f"{day}  {deal_parties(d)}: {d.kind}{amount} (story {r.story_id}: {r.headline})")
+            lines.append(f"{day}  {d.describe()} (story {r.story_id}: {r.headline})")
         if len(ledger) > MAX_LIST_LINES:
             lines.append(f"... and {len(ledger) - MAX_LIST_LINES} more (briefbot deals lists them all)")
         return Reply("\n".join(lines))

@@ -53,6 +53,19 @@ class StoryDeal:
         return [(self.parties[0], p) for p in self.parties[1:]]
 
     @property
+    def direction(self) -> str:
+        """ "Microsoft, Nvidia -> Anthropic", "Amazon -> OpenAI", "Nvidia <-> Amazon"."""
+        if self.kind == "investment":
+            return ", ".join(self.parties[:-1]) + " -> " + self.parties[-1]
+        arrow = " <-> " if self.kind in ("partnership", "other") else " -> "
+        return self.parties[0] + arrow + ", ".join(self.parties[1:])
+
+    def describe(self) -> str:
+        """ "Amazon -> Anthropic: investment, up to $4 billion"."""
+        amount = f", {self.amount_text}" if self.amount_text else ""
+        return f"{self.direction}: {self.kind}{amount}"
+
+    @property
     def amount_text(self) -> str | None:
         """The amount as written, with its hedge: "up to $100 billion"."""
         if self.amount is None:

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from bot.core.briefing import WriterUnavailable, Written, deal_parties
+from bot.core.briefing import WriterUnavailable, Written
 from bot.core.prompts import Prompt, latest
 from bot.core.records import StoryRecord
 from bot.core.summarize import SourceText, summarize
@@ -60,7 +60,7 @@ def facts_block(story: StoryRecord) -> str:
         lines.append("chips: " + ", ".join(story.chips))
     for d in story.deals:
         amount = f", {d.amount_text}" if d.amount_text else ""
-        lines.append(f"deal: {deal_parties(d)} ({d.kind}{amount})")
+        lines.append(f"deal: {d.direction} ({d.kind}{amount})")
     return "\n".join(lines) or "(none found)"
 
 

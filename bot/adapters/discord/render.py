@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.ask import Answer
-from bot.core.briefing import SECTION_TITLES, Briefing, BriefItem, DealRow, deal_parties
+from bot.core.briefing import SECTION_TITLES, Briefing, BriefItem, DealRow
 from bot.core.records import SourceRef
 
 TITLE_LIMIT = 256
@@ -284,7 +284,7 @@ def _deal_line(row: DealRow, sources: Sequence[SourceRef]) -> str:
     d = row.deal
     when = d.announced.strftime("%Y-%m-%d") if d.announced else "undated"
     amount = f" · {d.amount_text}" if d.amount_text else ""
-    text = clip(escape_markdown(f"{when} · {deal_parties(d)} ({d.kind}){amount}"), 600)
+    text = clip(escape_markdown(f"{when} · {d.direction} ({d.kind}){amount}"), 600)
     cites = "".join(_citation(n, sources) for n in row.citations[:4])
     return f"{text} {cites}".rstrip()
 

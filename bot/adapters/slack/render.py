@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.ask import Answer
-from bot.core.briefing import SECTION_TITLES, Briefing, BriefItem, DealRow, deal_parties
+from bot.core.briefing import SECTION_TITLES, Briefing, BriefItem, DealRow
 from bot.core.grounding import CITATION
 from bot.core.records import SourceRef
 
@@ -329,7 +329,7 @@ def _deal_line(row: DealRow, sources: Sequence[SourceRef]) -> str:
     when = d.announced.strftime("%Y-%m-%d") if d.announced else "undated"
     amount = f", {d.amount_text}" if d.amount_text else ""
     cites = "".join(f"[{n}]" for n in row.citations)
-    text = f"{when} — {deal_parties(d)} ({d.kind}){amount}"
+    text = f"{when} — {d.direction} ({d.kind}){amount}"
     return "• " + _cited(f"{text} {cites}".strip(), sources)
 
 
