@@ -252,47 +252,37 @@ def check_llm(settings: Settings) -> list[Check]:
                 )
             )
         return unset
-    import openai  # loaded only when a model is configured, as in bot.llm
+    from bot.llm.client import probe_models  # the openai SDK loads only when a model is configured
 
-    sdk = openai.OpenAI(
-        api_key=settings.openai_api_key or "not-needed",
-        base_url=settings.openai_base_url,
-        timeout=LLM_TIMEOUT,
-        max_retries=0,
-    )
-    url = str(sdk.base_url).rstrip("/")
-    try:
-        models = [m.id for m in sdk.models.list()]
-    except openai.AuthenticationError as exc:
+    probe = probe_models(settings, timeout=LLM_TIMEOUT)
+    url = probe.url
+    if probe.outcome == "refused":
+        return [
+            Check("model endpoint", FAIL, f"{url} refused the key ({probe.status})", "check OPENAI_API_KEY")
+        ]
+    if probe.outcome == "no-list":  # some compatible servers do not list models
         return [
             Check(
-                "model endpoint", FAIL, f"{url} refused the key ({exc.status_code})", "check OPENAI_API_KEY"
+                "model endpoint",
+                WARN,
+                f"{url} answers but has no /models (404); the model could not be checked",
+                "check that OPENAI_BASE_URL ends in the API root (often /v1)",
             )
         ]
-    except openai.APIStatusError as exc:
-        if exc.status_code == 404:  # some compatible servers do not list models
-            return [
-                Check(
-                    "model endpoint",
-                    WARN,
-                    f"{url} answers but has no /models (404); the model could not be checked",
-                    "check that OPENAI_BASE_URL ends in the API root (often /v1)",
-                )
-            ]
+    if probe.outcome == "status":
         return [
-            Check("model endpoint", FAIL, f"{url}/models answered {exc.status_code}", "check OPENAI_BASE_URL")
+            Check("model endpoint", FAIL, f"{url}/models answered {probe.status}", "check OPENAI_BASE_URL")
         ]
-    except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+    if probe.outcome == "unreachable" and probe.error is not None:
         return [
             Check(
                 "model endpoint",
                 FAIL,
-                f"cannot reach {url}: {_one_line(exc)}",
+                f"cannot reach {url}: {_one_line(probe.error)}",
                 "check OPENAI_BASE_URL and that the server is running",
             )
         ]
-    finally:
-        sdk.close()
+    models = list(probe.models)
     checks: list[Check] = []
     model = settings.openai_model
     if model and models and model not in models:

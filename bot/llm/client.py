@@ -482,6 +482,45 @@ class LLMClient:
 # -- helpers -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ModelsProbe:
+    """What ``GET /models`` on the configured endpoint said (for ``briefbot doctor``).
+
+    ``outcome`` is "ok" (``models`` listed), "refused" (bad key), "no-list" (404: the
+    server does not list models), "status" (another error ``status``) or "unreachable"
+    (``error`` names the connection or timeout failure).
+    """
+
+    url: str
+    outcome: str
+    models: tuple[str, ...] = ()
+    status: int | None = None
+    error: BaseException | None = None
+
+
+def probe_models(settings: Settings, *, timeout: float) -> ModelsProbe:
+    """List the endpoint's models once, without retries; never raises for HTTP failures."""
+    sdk = openai.OpenAI(
+        api_key=settings.openai_api_key or "not-needed",
+        base_url=settings.openai_base_url,
+        timeout=timeout,
+        max_retries=0,
+    )
+    url = str(sdk.base_url).rstrip("/")
+    try:
+        return ModelsProbe(url, "ok", tuple(m.id for m in sdk.models.list()))
+    except openai.AuthenticationError as exc:
+        return ModelsProbe(url, "refused", status=exc.status_code, error=exc)
+    except openai.APIStatusError as exc:
+        return ModelsProbe(
+            url, "no-list" if exc.status_code == 404 else "status", status=exc.status_code, error=exc
+        )
+    except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+        return ModelsProbe(url, "unreachable", error=exc)
+    finally:
+        sdk.close()
+
+
 def backoff_seconds(attempt: int) -> float:
     """The wait before retry ``attempt + 1``: 0.5 s doubling, plus up to 25 % jitter."""
     base = BACKOFF_START * float(2**attempt)
