@@ -7,21 +7,10 @@ import io
 import sys
 from typing import Any, TextIO
 
-from bot.adapters.console import ConsoleAdapter
-from bot.adapters.console_publisher import PLATFORM as CONSOLE
-from bot.adapters.console_publisher import ConsolePublisher
-from bot.adapters.slack.publisher import PLATFORM as SLACK
 from bot.cli.common import ProgressBar, open_app, print_json
 from bot.cli.stories import analysis_line
 from bot.core.analysis import AnalyzeReport
-from bot.core.delivery import Publisher
 from bot.errors import BriefbotError
-from bot.runtime.discord import PLATFORM as DISCORD
-from bot.runtime.discord import discord_publisher
-from bot.runtime.health import serve_if_configured
-from bot.runtime.leader import leader_for
-from bot.runtime.scheduler import BotScheduler, Publishers
-from bot.runtime.slack import run_slack_http, slack_http_configured, slack_publisher
 from bot.runtime.wiring import App
 
 
@@ -80,6 +69,19 @@ async def _ingest(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    # The scheduler, the adapters and their SDKs load only here, not for every command.
+    from bot.adapters.console import ConsoleAdapter
+    from bot.adapters.console_publisher import PLATFORM as CONSOLE
+    from bot.adapters.console_publisher import ConsolePublisher
+    from bot.adapters.slack.publisher import PLATFORM as SLACK
+    from bot.core.delivery import Publisher
+    from bot.runtime.discord import PLATFORM as DISCORD
+    from bot.runtime.discord import discord_publisher
+    from bot.runtime.health import serve_if_configured
+    from bot.runtime.leader import leader_for
+    from bot.runtime.scheduler import BotScheduler, Publishers
+    from bot.runtime.slack import run_slack_http, slack_http_configured, slack_publisher
+
     async with open_app() as app:
         analysis = None
         leader = leader_for(app.store.engine)  # the jobs run on one instance; released at exit
