@@ -93,8 +93,9 @@ class SummaryWriter(Protocol):
 
     name: str  # shown in the footer, e.g. "gpt-4o-mini"
 
-    def start(self) -> None:
-        """A new briefing begins (a fresh per-briefing token budget)."""
+    def session(self) -> SummaryWriter:
+        """A writer for one briefing, with its own per-briefing token budget. Briefings
+        composed at once (a scheduled digest and a chat /brief) each get their own."""
         ...
 
     def top_line(self, period: str, stories: Sequence[tuple[int, str]]) -> str | None:
@@ -315,8 +316,16 @@ def _renumber(text: str, local: Sequence[SourceRef], sources: _Sources) -> str:
     return CITATION.sub(swap, text)
 
 
+@dataclass
+class _Run:
+    """One compose() call's writer session and why the model stopped writing, if it did."""
+
+    writer: SummaryWriter | None
+    unavailable: str | None = None
+
+
 class Composer:
-    """Composes briefings; see the module docstring."""
+    """Composes briefings; see the module docstring. Safe to call from several threads."""
 
     def __init__(
         self,
@@ -334,7 +343,6 @@ class Composer:
         self.writer = writer
         self.weights = weights
         self.why_for_top = why_for_top
-        self.unavailable: str | None = None if writer else "no LLM configured"
 
     def compose(
         self,
@@ -353,9 +361,8 @@ class Composer:
         """
         now = self.clock.now()
         previous = previous or {}
-        self.unavailable = None if self.writer else "no LLM configured"
-        if self.writer is not None:
-            self.writer.start()
+        # Per-call state only: compose() runs concurrently in chat and scheduler threads.
+        run = _Run(self.writer.session()) if self.writer is not None else _Run(None, "no LLM configured")
         wanted = {t.lower() for t in topics}
         mute_patterns = [
             re.compile(rf"(?<!\w){re.escape(m.strip())}(?!\w)", re.I) for m in mutes if m.strip()
@@ -386,7 +393,7 @@ class Composer:
                 SourceText(n, s.title, "\n".join(self.stories.article_passages(s.article_id)) or s.title)
                 for n, s in enumerate(local, 1)
             ]
-            item_sentences, why, written_by, note = self._summarize(story, texts, position < self.why_for_top)
+            item_sentences, why, written_by, note = self._summarize(run, story, texts, position < self.why_for_top)
             writers.add(written_by)
             section = _section(story)
             by_section.setdefault(section, []).append(
@@ -419,29 +426,30 @@ class Composer:
         return Briefing(
             generated_at=now,
             since=since,
-            top_line=self._edited_top_line(by_section, since) or self._top_line(ranked, sources, since),
+            top_line=self._edited_top_line(run, by_section, since) or self._top_line(ranked, sources, since),
             sections=sections,
             deals=tuple(deal_rows),
             sources=tuple(sources.refs),
             mode=mode,
-            footer=self._footer(mode, writers, len(ranked), len(sources.refs)),
+            footer=self._footer(run, mode, writers, len(ranked), len(sources.refs)),
             fingerprints={r.story.id: story_fingerprint(r.story) for r in ranked},
         )
 
     # ---- internals ---------------------------------------------------------------------
 
     def _summarize(
-        self, story: StoryRecord, texts: list[SourceText], want_why: bool
+        self, run: _Run, story: StoryRecord, texts: list[SourceText], want_why: bool
     ) -> tuple[list[str], str | None, str, str | None]:
         """(sentences with local citations, why it matters, who wrote it, note)."""
         note = None
-        if self.writer is not None and self.unavailable is None:
+        writer = run.writer
+        if writer is not None and run.unavailable is None:
             problems: list[str] = []
             for _attempt in range(2):
                 try:
-                    written = self.writer.summarize(story, texts, why=want_why, problems=problems)
+                    written = writer.summarize(story, texts, why=want_why, problems=problems)
                 except WriterUnavailable as exc:
-                    self.unavailable = exc.reason
+                    run.unavailable = exc.reason
                     break
                 lines = [*written.sentences, *([written.why] if written.why else [])]
                 problems = (
@@ -450,7 +458,7 @@ class Composer:
                     else ["no sentences"]
                 )
                 if not problems:
-                    return list(written.sentences), written.why, self.writer.name, None
+                    return list(written.sentences), written.why, writer.name, None
             else:
                 note = "extractive summary: the model's summary failed the grounding checks twice"
         count = 1 if len(texts) == 1 else 2 if len(texts) <= 3 else 3
@@ -467,11 +475,11 @@ class Composer:
         return sentences, why, "extractive", note
 
     def _edited_top_line(
-        self, by_section: Mapping[str, list[BriefItem]], since: datetime | None
+        self, run: _Run, by_section: Mapping[str, list[BriefItem]], since: datetime | None
     ) -> str | None:
         """The model's top line over the written summaries, if it passes the checks: no
         company, chip, amount or number the summaries do not state, no link, one line."""
-        if self.writer is None or self.unavailable is not None:
+        if run.writer is None or run.unavailable is not None:
             return None
         items = sorted((i for group in by_section.values() for i in group), key=lambda i: -i.score)
         if not items:
@@ -479,9 +487,9 @@ class Composer:
         summaries = [(i.story_id, CITATION.sub("", " ".join([i.headline, *i.sentences]))) for i in items]
         period = f"the news since {since:%d %B %Y, %H:%M} UTC" if since else "the latest news"
         try:
-            line = self.writer.top_line(period, summaries)
+            line = run.writer.top_line(period, summaries)
         except WriterUnavailable as exc:
-            self.unavailable = exc.reason
+            run.unavailable = exc.reason
             return None
         if not line or "\n" in line.strip() or len(line) > 400:
             return None
@@ -504,15 +512,16 @@ class Composer:
             + "."
         )
 
-    def _footer(self, mode: str, writers: set[str], stories: int, sources: int) -> str:
+    @staticmethod
+    def _footer(run: _Run, mode: str, writers: set[str], stories: int, sources: int) -> str:
         if mode == "extractive":
-            why = f" ({self.unavailable})" if self.unavailable else ""
+            why = f" ({run.unavailable})" if run.unavailable else ""
             who = f"extractive summaries{why}"
         else:
             names = ", ".join(sorted(w for w in writers if w != "extractive"))
             who = f"summaries by {names}, checked against the sources"
             if mode == "llm+extractive":
-                who += f"; some extractive ({self.unavailable or 'failed checks'})"
+                who += f"; some extractive ({run.unavailable or 'failed checks'})"
         return f"briefbot · {stories} stories from {sources} sources · {who}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -76,6 +77,7 @@ class Service:
         channels: ChannelStore,
         *,
         rank_weights: RankWeights | None = None,
+        analysis_lock: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
         self.store = store
         self.ingestor = ingestor
@@ -87,6 +89,7 @@ class Service:
         self.briefings = briefings
         self.channels = channels
         self.rank_weights = rank_weights or RankWeights()
+        self.analysis_lock = analysis_lock  # one analyser per database (story ids are allocated)
 
     def add_feed(self, url: str, *, topic: str | None = None, title: str | None = None) -> tuple[Feed, bool]:
         """Add a feed after the SSRF guard accepts its URL; returns (feed, created)."""
@@ -321,10 +324,14 @@ class Service:
     # ---- stories ---------------------------------------------------------------------
 
     def analyze(self, *, rebuild: bool = False, progress: ProgressFn | None = None) -> AnalyzeReport:
-        """Extract and cluster every article not analysed yet (all of them with ``rebuild``)."""
-        if rebuild:
-            return self.analyzer.rebuild(progress=progress)
-        return self.analyzer.run(progress=progress)
+        """Extract and cluster every article not analysed yet (all of them with ``rebuild``).
+
+        Waits while another analyser (a thread, ``briefbot analyze``, another instance)
+        works on the same database."""
+        with self.analysis_lock():
+            if rebuild:
+                return self.analyzer.rebuild(progress=progress)
+            return self.analyzer.run(progress=progress)
 
     def topic(self, name: str) -> str:
         """A topic name as the taxonomy spells it; an unknown one is a UsageError listing them."""

@@ -75,9 +75,9 @@ class LLMSummaryWriter:
         self.budget = TokenBudget(tokens_per_briefing)
         self.name = client.model
 
-    def start(self) -> None:
-        """A new briefing: a fresh per-briefing budget."""
-        self.budget = TokenBudget(self.tokens_per_briefing)
+    def session(self) -> LLMSummaryWriter:
+        """A writer for one briefing: same client and prompts, a fresh per-briefing budget."""
+        return LLMSummaryWriter(self.client, tokens_per_briefing=self.tokens_per_briefing, prompt=self.prompt)
 
     def summarize(
         self, story: StoryRecord, sources: Sequence[SourceText], *, why: bool, problems: Sequence[str] = ()

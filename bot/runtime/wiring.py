@@ -20,6 +20,7 @@ from bot.ingest.pipeline import Ingestor
 from bot.ingest.process import InlineProcessor
 from bot.runtime.workers import PoolProcessor
 from bot.store import SqlStore, open_engine
+from bot.store.locks import analysis_lock
 
 DEFAULT_FEEDS_LOADED = "default_feeds_loaded"
 
@@ -99,6 +100,7 @@ def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
         composer,
         store,  # briefings
         store,  # channels, subscriptions and mutes
+        analysis_lock=partial(analysis_lock, engine),
     )
     if settings.load_default_feeds and store.get_meta(DEFAULT_FEEDS_LOADED) is None:
         load_default_feeds(service)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -90,8 +91,8 @@ class Writer:
         self.top_lines: list[list[int]] = []
         self.line: str | None = None
 
-    def start(self) -> None:
-        pass
+    def session(self) -> Writer:
+        return self
 
     def top_line(self, period: str, stories: Sequence[tuple[int, str]]) -> str | None:
         self.top_lines.append([sid for sid, _ in stories])
@@ -265,3 +266,62 @@ def test_a_match_predicate_keeps_only_the_stories_a_person_follows(gazetteer: Ga
     assert follows(("keyword", "6 gw")) == [1]  # a keyword in the headline
     assert follows(("company", "Nvidia")) == []
     assert [i.story_id for i in composer.compose(since=since, match=lambda s: s.id == 2).items] == [2]
+
+
+class SessionWriter:
+    """A model whose sessions are scripted one by one: each briefing gets the next session."""
+
+    name = "test-model"
+
+    def __init__(self, sessions: list[SummaryWriter]) -> None:
+        self.sessions = sessions
+
+    def session(self) -> SummaryWriter:
+        return self.sessions.pop(0)
+
+    def top_line(self, period: str, stories: Sequence[tuple[int, str]]) -> str | None:
+        raise AssertionError("only sessions write")
+
+    def summarize(
+        self, story: StoryRecord, sources: Sequence[SourceText], *, why: bool, problems: Sequence[str] = ()
+    ) -> Written:
+        raise AssertionError("only sessions write")
+
+
+class HeldWriter(Writer):
+    """Writes every summary, but holds the first one until released."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def summarize(
+        self, story: StoryRecord, sources: Sequence[SourceText], *, why: bool, problems: Sequence[str] = ()
+    ) -> Written:
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.release.wait(10)
+        return Written((f"{story.headline} [1].",), None)
+
+
+def test_briefings_composed_at_once_do_not_share_the_model_failing_in_one(gazetteer: Gazetteer) -> None:
+    """A chat /brief whose model fails, composed while a scheduled digest is being written,
+    leaves the digest written by the model (each briefing has its own session and state)."""
+    held = HeldWriter()
+    failing = Writer([WriterUnavailable("model unavailable: 500")] * 4)
+    composer = Composer(Store([AMD, GAUDI]), gazetteer, Clock(), writer=SessionWriter([held, failing]))
+    results: dict[str, Briefing] = {}
+
+    def digest() -> None:
+        results["digest"] = composer.compose(since=NOW - timedelta(days=1))
+
+    worker = threading.Thread(target=digest)
+    worker.start()
+    assert held.entered.wait(10)
+    results["chat"] = composer.compose(since=NOW - timedelta(days=1))
+    held.release.set()
+    worker.join(10)
+    assert results["chat"].mode == "extractive" and "model unavailable: 500" in results["chat"].footer
+    assert results["digest"].mode == "llm"
+    assert all(i.written_by == "test-model" for i in results["digest"].items)
