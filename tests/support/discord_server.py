@@ -5,8 +5,15 @@ a repeated nonce in the same channel within ``NONCE_WINDOW`` seconds returns the
 message and creates nothing), ``GET /channels/{id}/messages`` (newest first, ``limit``),
 ``POST /channels/{id}/messages/{mid}/threads`` (not in DM channels: 400, as Discord),
 ``POST /users/@me/channels`` (a DM channel per recipient), ``GET /gateway/bot``,
-``GET /users/@me`` and ``GET /oauth2/applications/@me`` (what discord.py's login reads);
-anything else is a 404. Every request is recorded with its route
+``GET /users/@me`` and ``GET /oauth2/applications/@me`` (what discord.py's login reads),
+and for the gateway client: ``PUT /applications/{app}/guilds/{guild}/commands`` (command
+sync, echoed back with ids), ``POST /interactions/{id}/{token}/callback`` (answers with the
+callback's ``interaction``), ``POST /webhooks/{app}/{token}`` (interaction follow-ups,
+stored as messages of the interaction's channel, see :meth:`FakeDiscord.interaction`),
+``PATCH``/``DELETE /webhooks/{app}/{token}/messages/@original``, ``GET /channels/{id}``
+and ``GET /guilds/{id}`` (from :meth:`FakeDiscord.add_guild`); anything else is a 404.
+Multipart bodies (files) are recorded as their ``payload_json`` with ``_files`` listing
+the attached files' names and sizes. Every request is recorded with its route
 name, path, query, JSON body and Authorization header. Failures are scripted per route:
 ``server.fail("create_message", 429, retry_after=3.5)`` makes the next call answer with
 Discord's rate-limit JSON and headers; ``server.fail("create_message", 404, code=10003)``
@@ -23,6 +30,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import default
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -41,6 +50,21 @@ ERROR_MESSAGES = {
     0: "500: Internal Server Error",
 }
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("PUT", re.compile(r"/applications/(?P<app>\d+)/guilds/(?P<guild>\d+)/commands"), "sync_commands"),
+    ("POST", re.compile(r"/interactions/(?P<id>\d+)/(?P<token>[^/]+)/callback"), "interaction_callback"),
+    ("POST", re.compile(r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)"), "followup"),
+    (
+        "PATCH",
+        re.compile(r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<message>@original|\d+)"),
+        "edit_followup",
+    ),
+    (
+        "DELETE",
+        re.compile(r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<message>@original|\d+)"),
+        "delete_followup",
+    ),
+    ("GET", re.compile(r"/channels/(?P<channel>\d+)"), "get_channel"),
+    ("GET", re.compile(r"/guilds/(?P<guild>\d+)"), "get_guild"),
     ("POST", re.compile(r"/channels/(?P<channel>\d+)/messages"), "create_message"),
     ("GET", re.compile(r"/channels/(?P<channel>\d+)/messages"), "get_messages"),
     ("POST", re.compile(r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)/threads"), "start_thread"),
@@ -59,7 +83,7 @@ class Request:
     method: str
     path: str
     query: dict[str, str]
-    body: dict[str, Any]
+    body: Any  # the JSON body: an object, or a list (command sync)
     authorization: str | None
 
 
@@ -85,8 +109,36 @@ class FakeDiscord:
         self.failures: dict[str, list[Failure]] = {}
         self.nonces: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.gateway_url = "ws://127.0.0.1:9/"
+        self.channels: dict[str, dict[str, Any]] = {}  # id -> channel object (add_guild)
+        self.guilds: dict[str, dict[str, Any]] = {}  # id -> guild object (add_guild)
+        self.interactions: dict[str, str] = {}  # interaction token -> channel id
         self._next_id = 1_200_000_000_000_000_000
         self.url = ""  # the REST base URL, ".../api/v10"
+
+    def add_guild(
+        self, guild_id: str, owner_id: str, channel_ids: list[str], *, system_channel_id: str | None = None
+    ) -> None:
+        """A guild with text channels, for ``GET /guilds/{id}`` and ``GET /channels/{id}``."""
+        with self.lock:
+            self.guilds[guild_id] = {
+                "id": guild_id,
+                "name": "Guild",
+                "owner_id": owner_id,
+                "system_channel_id": system_channel_id,
+            }
+            for channel in channel_ids:
+                self.channels[channel] = {"id": channel, "type": 0, "guild_id": guild_id, "name": "news"}
+                self.messages.setdefault(channel, [])
+
+    def add_message(self, message: dict[str, Any]) -> None:
+        """Store someone's message (as the gateway delivered it), so threads can start from it."""
+        with self.lock:
+            self.messages.setdefault(str(message["channel_id"]), []).append(message)
+
+    def interaction(self, token: str, channel_id: str) -> None:
+        """Follow-ups with this interaction ``token`` go to ``channel_id``."""
+        with self.lock:
+            self.interactions[token] = channel_id
 
     # -- scripting ----------------------------------------------------------------------
 
@@ -118,7 +170,7 @@ class FakeDiscord:
     # -- answering ----------------------------------------------------------------------
 
     def answer(
-        self, method: str, path: str, query: dict[str, str], body: dict[str, Any], auth: str | None
+        self, method: str, path: str, query: dict[str, str], body: Any, auth: str | None
     ) -> tuple[int, dict[str, str], Any]:
         found = _route(method, path)
         if found is None:
@@ -170,20 +222,109 @@ class FakeDiscord:
             seen = self.nonces.get((channel, str(nonce)))
             if seen is not None and now - seen[0] < NONCE_WINDOW:
                 return 200, {}, seen[1]
+        message = self._message(channel, body)
+        if nonce is not None:
+            message["nonce"] = nonce
+            self.nonces[(channel, str(nonce))] = (now, message)
+        return 200, {}, message
+
+    def _message(self, channel: str, body: dict[str, Any], *, webhook: bool = False) -> dict[str, Any]:
+        """A message of the bot in ``channel`` as Discord returns it, stored."""
         message: dict[str, Any] = {
             "id": self._id(),
             "channel_id": channel,
             "type": 0,
-            "author": {"id": BOT_USER_ID, "username": "briefbot", "bot": True},
+            "author": {
+                "id": BOT_USER_ID,
+                "username": "briefbot",
+                "discriminator": "0",
+                "avatar": None,
+                "bot": True,
+            },
             "content": body.get("content", ""),
             "embeds": body.get("embeds", []),
+            "components": body.get("components", []),
+            "attachments": [
+                {
+                    "id": self._id(),
+                    "filename": f["filename"],
+                    "size": f["size"],
+                    "url": "https://cdn.invalid/x",
+                    "proxy_url": "https://cdn.invalid/x",
+                }
+                for f in body.get("_files", [])
+            ],
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": False,
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+            "edited_timestamp": None,
+            "flags": int(body.get("flags") or 0),
         }
-        if nonce is not None:
-            message["nonce"] = nonce
-            self.nonces[(channel, str(nonce))] = (now, message)
+        if webhook:
+            message["webhook_id"] = BOT_USER_ID
+            message["application_id"] = BOT_USER_ID
         self.messages.setdefault(channel, []).append(message)
-        return 200, {}, message
+        return message
+
+    def _sync_commands(
+        self, params: dict[str, str], query: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        commands = [
+            dict(c)
+            | {"id": self._id(), "application_id": params["app"], "guild_id": params["guild"], "version": "1"}
+            for c in body or []
+        ]
+        return 200, {}, commands
+
+    def _interaction_callback(
+        self, params: dict[str, str], query: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        kind = int(body.get("type") or 0)
+        interaction = {
+            "id": params["id"],
+            "type": kind,
+            "response_message_loading": kind == 5,
+            "response_message_ephemeral": bool(int((body.get("data") or {}).get("flags") or 0) & 64),
+        }
+        return 200, {}, {"interaction": interaction}
+
+    def _followup(
+        self, params: dict[str, str], query: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        channel = self.interactions.get(params["token"])
+        if channel is None:
+            return 404, {}, {"code": 10015, "message": "Unknown Webhook"}
+        return 200, {}, self._message(channel, body, webhook=True)
+
+    def _edit_followup(
+        self, params: dict[str, str], query: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        channel = self.interactions.get(params["token"], "0")
+        return 200, {}, self._message(channel, body, webhook=True)
+
+    def _delete_followup(
+        self, params: dict[str, str], query: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        return 204, {}, None
+
+    def _get_channel(
+        self, params: dict[str, str], query: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        found = self.channels.get(params["channel"])
+        if found is None:
+            return 404, {}, {"code": 10003, "message": "Unknown Channel"}
+        return 200, {}, found
+
+    def _get_guild(
+        self, params: dict[str, str], query: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        found = self.guilds.get(params["guild"])
+        if found is None:
+            return 404, {}, {"code": 10004, "message": "Unknown Guild"}
+        return 200, {}, found
 
     def _get_messages(
         self, params: dict[str, str], query: dict[str, str], body: dict[str, Any]
@@ -203,7 +344,29 @@ class FakeDiscord:
         thread = params["message"]  # Discord gives a thread started from a message its id
         self.threads[thread] = channel
         self.messages.setdefault(thread, [])
-        return 201, {}, {"id": thread, "type": 11, "parent_id": channel, "name": body.get("name", "")}
+        guild = (self.channels.get(channel) or {}).get("guild_id")
+        return (
+            201,
+            {},
+            {
+                "id": thread,
+                "type": 11,
+                "parent_id": channel,
+                "name": body.get("name", ""),
+                "guild_id": guild,
+                "owner_id": BOT_USER_ID,
+                "message_count": 0,
+                "member_count": 1,
+                "rate_limit_per_user": 0,
+                "flags": 0,
+                "thread_metadata": {
+                    "archived": False,
+                    "auto_archive_duration": body.get("auto_archive_duration", 1440),
+                    "archive_timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                    "locked": False,
+                },
+            },
+        )
 
     def _create_dm(
         self, params: dict[str, str], query: dict[str, str], body: dict[str, Any]
@@ -259,23 +422,59 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve()
 
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
     def _serve(self) -> None:
         parts = urlsplit(self.path)
         path = parts.path.removeprefix("/api/v10")
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        body = json.loads(raw) if raw else {}
+        kind = self.headers.get("Content-Type") or ""
+        body = _multipart(raw, kind) if kind.startswith("multipart/") else (json.loads(raw) if raw else {})
         status, headers, answer = self.server.fake.answer(
             self.command, path, dict(parse_qsl(parts.query)), body, self.headers.get("Authorization")
         )
-        data = json.dumps(answer).encode()
+        data = b"" if status == 204 else json.dumps(answer).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        if status != 204:
+            self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def _multipart(raw: bytes, content_type: str) -> dict[str, Any]:
+    """A multipart body as its ``payload_json`` plus ``_files``: name, filename, size, type."""
+    parsed = BytesParser(policy=default).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    body: dict[str, Any] = {}
+    files: list[dict[str, Any]] = []
+    for part in parsed.iter_parts():
+        data = part.get_payload(decode=True) or b""
+        name = part.get_param("name", header="content-disposition")
+        filename = part.get_filename()
+        if name == "payload_json":
+            body = json.loads(data)
+        elif filename:
+            files.append(
+                {
+                    "name": name,
+                    "filename": filename,
+                    "size": len(data),
+                    "type": part.get_content_type(),
+                    "data": data,
+                }
+            )
+    body["_files"] = files
+    return body
 
 
 class _Server(ThreadingHTTPServer):

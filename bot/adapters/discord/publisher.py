@@ -5,6 +5,8 @@ message: the DM channel is opened with ``POST /users/@me/channels``). A briefing
 message (a short content line and the first embeds from
 :mod:`bot.adapters.discord.render`) goes to the channel; the rest go to a thread started
 from it, or, where no thread can be started (DMs, no permission), as following messages.
+The last message of a briefing ends with the buttons of :mod:`bot.adapters.discord.components`
+(👍/👎 on the delivery key, "Subscribe: <topic>"), which the gateway client answers.
 Every message is sent with ``allowed_mentions`` ``{"parse": []}``, so nothing in feed or
 model text can ping, and with a nonce derived from the delivery key (:func:`delivery_nonce`)
 and ``enforce_nonce``, so Discord itself drops a repeat of the same post for a few minutes.
@@ -19,6 +21,14 @@ discord.py's client is async-only and handles rate limits and 5xx itself (sleepi
 30 s on a 429 and retrying 5xx five times), where the outbox wants an error at once and
 does its own backoff. The base URL is ``BRIEFBOT_DISCORD_API_URL``.
 
+When a channel's post fails for good (gone, no access, no permission), the guild's admins
+are told once per destination and process (:meth:`DiscordPublisher.notify_admins`): a DM to
+the guild's owner, else a message in the guild's system channel, saying which channel
+failed, why, and that its digests are off (the outbox disables the destination). The guild
+comes from ``GET /channels/{id}``, or, for a deleted channel, from the channels the gateway
+client has seen (:mod:`bot.adapters.discord.guilds`). The notice has its own nonce, so
+Discord drops a repeat from another process within its nonce window.
+
 Errors are mapped for the outbox: 429 (with its ``retry_after``), 5xx, timeouts and
 connection errors are a :class:`TransientError`; 401, 403 (Missing Access, Missing
 Permissions, cannot DM the user) and 404 (Unknown Channel, Unknown User) are a
@@ -31,11 +41,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 import httpx
 
+from bot.adapters.discord import guilds
+from bot.adapters.discord.components import button_rows
 from bot.adapters.discord.render import (
     ANSWER_COLOR,
     CONTENT_LIMIT,
@@ -84,8 +96,11 @@ class DiscordPublisher:
         timeout: float = 10.0,
         history_window: int = HISTORY_WINDOW,
         transport: httpx.BaseTransport | None = None,
+        guild_of: Callable[[str], str | None] = guilds.guild_of,
     ) -> None:
         self.history_window = history_window
+        self.guild_of = guild_of
+        self._notified: set[str] = set()  # destinations whose admins were told
         self.client = httpx.Client(
             base_url=api_url.rstrip("/"),
             headers={"Authorization": f"Bot {token}", "User-Agent": USER_AGENT},
@@ -99,9 +114,21 @@ class DiscordPublisher:
         self.client.close()
 
     def post(self, destination: str, payload: Mapping[str, Any], key: str) -> None:
-        """Post ``payload`` to ``destination`` tagged with ``key`` (see the module docstring)."""
+        """Post ``payload`` to ``destination`` tagged with ``key`` (see the module docstring);
+        a permanent failure in a guild channel is reported to the guild's admins first."""
+        try:
+            self._post(destination, payload, key)
+        except PermanentError as exc:
+            self.notify_admins(destination, str(exc))
+            raise
+
+    def _post(self, destination: str, payload: Mapping[str, Any], key: str) -> None:
         channel = self._channel(destination)
         messages = payload_messages(payload)
+        data = payload.get("briefing")
+        if isinstance(data, Mapping):  # the last message rates the delivery, offers its topics
+            topics = [topic for topic, _ in briefing_from_json(data).sections]
+            messages[-1]["components"] = button_rows(key, topics=topics)
         first = self._send(channel, messages[0], delivery_nonce(key))
         if len(messages) == 1:
             return
@@ -123,6 +150,59 @@ class DiscordPublisher:
             "GET", f"/channels/{channel}/messages", params={"limit": self.history_window}
         )
         return any(isinstance(m, Mapping) and str(m.get("nonce")) == nonce for m in messages or [])
+
+    def notify_admins(self, destination: str, problem: str) -> bool:
+        """Tell the guild's admins, once, that ``destination`` (a guild channel) cannot be
+        posted to and its digests are off: a DM to the owner, else the system channel.
+        True when a notice went out; never raises (failures are logged)."""
+        platform, _, channel = destination.partition(":")
+        if platform != PLATFORM or not channel.isdigit() or destination in self._notified:
+            return False
+        self._notified.add(destination)
+        try:
+            guild = self._guild_of_channel(channel)
+            if guild is None:
+                log.warning("no guild known for %s: its admins cannot be told (%s)", destination, problem)
+                return False
+            info = self._request("GET", f"/guilds/{guild}")
+        except (TransientError, PermanentError) as exc:
+            log.warning("admins of %s not told: %s", destination, exc)
+            return False
+        text = clip(
+            escape_markdown(
+                f"briefbot cannot post to channel {channel} in {info.get('name') or 'your server'}: "
+                f"{problem}. Its digests are turned off; give the bot access (View Channel, Send "
+                "Messages, Embed Links) and run /schedule there again to turn them back on."
+            ),
+            CONTENT_LIMIT,
+        )
+        body = {"content": text, "allowed_mentions": NO_MENTIONS}
+        nonce = delivery_nonce(f"notice:{destination}")
+        owner, system = str(info.get("owner_id") or ""), str(info.get("system_channel_id") or "")
+        if owner.isdigit():
+            try:
+                self._send(self._channel(f"{PLATFORM}:user:{owner}"), body, nonce)
+                return True
+            except (TransientError, PermanentError) as exc:
+                log.info("owner of guild %s not reachable by DM: %s", guild, exc)
+        if system.isdigit() and system != channel:
+            try:
+                self._send(system, body, nonce)
+                return True
+            except (TransientError, PermanentError) as exc:
+                log.warning("system channel of guild %s not usable: %s", guild, exc)
+        return False
+
+    def _guild_of_channel(self, channel: str) -> str | None:
+        """The guild of a channel: Discord's answer, else what the gateway client saw."""
+        try:
+            data = self._request("GET", f"/channels/{channel}")
+            found = str(data.get("guild_id") or "") if isinstance(data, Mapping) else ""
+            if found:
+                return found
+        except (TransientError, PermanentError) as exc:
+            log.info("channel %s not readable (%s): asking the gateway's cache", channel, exc)
+        return self.guild_of(channel)
 
     # -- helpers ------------------------------------------------------------------------
 

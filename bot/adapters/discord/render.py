@@ -379,3 +379,24 @@ def answer_embeds(answer: Answer) -> list[dict[str, Any]]:
         out = embed.as_dict(ANSWER_COLOR)
     out["footer"] = {"text": footer}
     return [out]
+
+
+_URL_LINE = re.compile(r"^(\s*)(https?://\S+)\s*$")
+
+
+def text_embed(text: str, *, error: bool = False) -> dict[str, Any]:
+    """A command layer's text reply as one embed: each line made inert by
+    ``escape_markdown``, except a line holding only a stored URL (``/stories`` lists them),
+    which stays a link when :func:`safe_url` accepts it; clipped to the description limit."""
+    lines = []
+    for line in _visible(text).split("\n"):
+        m = _URL_LINE.match(line)
+        url = safe_url(m.group(2)) if m else None
+        lines.append(f"{m.group(1) if m else ''}{url}" if url else _escape(line))
+    body = clip("\n".join(lines).strip(), DESCRIPTION_LIMIT) or "\\-"
+    return {"type": "rich", "description": body, "color": NOTHING_COLOR if error else ANSWER_COLOR}
+
+
+def error_line(text: str) -> str:
+    """A refusal or error as one inert line of message content (at most 2,000 characters)."""
+    return clip(escape_markdown(" ".join(text.split())), CONTENT_LIMIT) or "Something went wrong."
