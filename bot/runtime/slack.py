@@ -1,38 +1,59 @@
-"""Wiring for Slack in HTTP mode: the bolt app on the health server's port, the publisher.
+"""Wiring for Slack: the bolt app over Socket Mode or on the health server's port, the publisher.
 
 With ``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET`` and ``BRIEFBOT_HTTP_PORT`` set,
 ``briefbot run`` serves Slack's requests at ``POST /slack/events`` on the same small HTTP
 server as ``/healthz`` and ``/metrics`` (:mod:`bot.runtime.health`), and posts digests and
 alerts for ``slack:`` destinations through :class:`SlackPublisher`. The Web API base URL
-is ``BRIEFBOT_SLACK_API_URL``. Socket Mode (``SLACK_APP_TOKEN``) is not wired yet.
+is ``BRIEFBOT_SLACK_API_URL``. With ``SLACK_APP_TOKEN`` (and the bot token) the app
+connects with Socket Mode instead (:mod:`bot.adapters.slack.socket_mode`): no public URL,
+no signing secret. :func:`slack_configured` says whether either mode can run and
+:func:`serve_slack` runs the one configured until its ``stop`` event is set. Every message
+the process posts waits for its channel's slot in one shared
+:class:`~bot.adapters.slack.pacing.ChannelPacer` (about one per second per channel).
 
-:func:`run_slack_http` is ``briefbot run``'s loop in that mode: the scheduled jobs and the
-HTTP server until SIGINT or SIGTERM (exit 0), no console.
+Retried events are claimed in the shared ``slack_events`` table (one answer across instances
+and restarts); thread follow-ups follow each channel's ``/followups``. With
+``SLACK_CLIENT_ID`` and ``SLACK_CLIENT_SECRET`` instead of (or beside) the bot token, the
+OAuth install flow is served too (``GET /slack/install``, ``GET /slack/oauth_redirect``) and
+each workspace is answered with its own stored bot token (:mod:`bot.adapters.slack.oauth`).
+
+``briefbot run`` runs :func:`serve_slack` beside the jobs, the health server and Discord
+(:func:`bot.runtime.chat.run_chat`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import sys
 from datetime import datetime
 from typing import Protocol
 
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import Engine
+
 from bot.adapters.slack.app import EVENTS_PATH, FeedbackRecorder, HomeData, SlackAdapter, web_client
+from bot.adapters.slack.dedupe import EventClaims, SharedDeduper
+from bot.adapters.slack.pacing import ChannelPacer, pace_listeners, paced, shared_pacer
 from bot.adapters.slack.publisher import SlackPublisher
 from bot.config import Settings
 from bot.core.commands import CommandLayer
+from bot.core.delivery import Publisher
 from bot.core.service import Service
-from bot.runtime.health import HealthServer, Request, Response, serve_if_configured
-from bot.runtime.leader import Leader
-from bot.runtime.scheduler import BotScheduler
+from bot.errors import BriefbotError, ConfigError
+from bot.runtime.health import HealthServer, Request, Response
 from bot.runtime.wiring import App
 
 
 def slack_http_configured(settings: Settings) -> bool:
-    """True when Slack's HTTP mode can run: bot token, signing secret and an HTTP port."""
-    return bool(settings.slack_bot_token and settings.slack_signing_secret and settings.http_port)
+    """True when Slack's HTTP mode can run: a bot token (or the OAuth client id and secret),
+    the signing secret and an HTTP port."""
+    token = settings.slack_bot_token or slack_oauth_configured(settings)
+    return bool(token and settings.slack_signing_secret and settings.http_port)
+
+
+def slack_oauth_configured(settings: Settings) -> bool:
+    """True when the OAuth install flow (several workspaces) is on: client id and secret."""
+    return bool(settings.slack_client_id and settings.slack_client_secret)
 
 
 HOME_BRIEFINGS = 5  # latest briefings on the App Home
@@ -74,11 +95,28 @@ def slack_adapter(
     *,
     feedback: FeedbackRecorder | None = None,
     briefings: RecentBriefings | None = None,
+    claims: EventClaims | None = None,
+    engine: Engine | None = None,
+    pacer: ChannelPacer | None = None,
 ) -> SlackAdapter:
     """The bolt app answering through the shared command layer (the Asker's thread memory
     tells it which threads it answered; 👍/👎 go to ``feedback``; the App Home reads the
-    service and ``briefings``, both the store)."""
-    return SlackAdapter(
+    service and ``briefings``, both the store; event ids are claimed in ``claims``, the
+    store, so a retry is answered once by all instances; each channel's ``/followups`` from
+    the service). With the OAuth client id and secret and an ``engine``, installations live
+    in that database and each team's requests use its own bot token. With ``pacer`` the
+    listeners' posts are paced per channel."""
+    oauth = None
+    if engine is not None and slack_oauth_configured(settings):
+        from bot.adapters.slack.oauth import oauth_settings
+
+        oauth = oauth_settings(
+            settings.slack_client_id or "",
+            settings.slack_client_secret or "",
+            engine,
+            api_url=settings.slack_api_url,
+        )
+    adapter = SlackAdapter(
         CommandLayer(service, settings.admins),
         token=settings.slack_bot_token or "",
         signing_secret=settings.slack_signing_secret or "",
@@ -87,14 +125,25 @@ def slack_adapter(
         thread_followups=settings.slack_thread_followups,
         feedback=feedback,
         home=SlackHome(service, briefings) if briefings is not None else None,
+        deduper=SharedDeduper(claims) if claims is not None else None,
+        followups=service,
+        oauth_settings=oauth,
     )
+    if pacer is not None:
+        pace_listeners(adapter.app, pacer)
+    return adapter
 
 
-def slack_publisher(settings: Settings) -> SlackPublisher:
-    """The outbox's publisher of ``slack:`` destinations (rate limits left to the outbox's backoff)."""
-    return SlackPublisher(
-        web_client(settings.slack_bot_token, settings.slack_api_url, retry_rate_limits=False)
-    )
+def slack_publisher(settings: Settings, pacer: ChannelPacer | None = None) -> Publisher:
+    """The outbox's publisher of ``slack:`` destinations (rate limits left to the outbox's
+    backoff; posts paced per channel by ``pacer``, by default the process's shared one);
+    with OAuth and no bot token, one that leaves every delivery pending."""
+    if not settings.slack_bot_token and slack_oauth_configured(settings):
+        from bot.adapters.slack.oauth import NoWorkspacePublisher
+
+        return NoWorkspacePublisher()
+    client = web_client(settings.slack_bot_token, settings.slack_api_url, retry_rate_limits=False)
+    return SlackPublisher(paced(client, pacer or shared_pacer()))
 
 
 def route_slack(server: HealthServer, adapter: SlackAdapter) -> None:
@@ -108,37 +157,97 @@ def route_slack(server: HealthServer, adapter: SlackAdapter) -> None:
         return Response(status, body, content_type=content_type, headers=headers)
 
     server.route("POST", EVENTS_PATH, events)
+    flow = adapter.app.oauth_flow
+    if flow is not None:  # several workspaces: Slack's install flow on the same server
+        from bot.adapters.slack.oauth import handle_oauth
+
+        async def oauth(request: Request) -> Response:
+            status, body, headers = await asyncio.to_thread(
+                handle_oauth, adapter.app, request.path, request.query, request.headers
+            )
+            content_type = headers.pop("content-type", "text/plain; charset=utf-8")
+            return Response(status, body, content_type=content_type, headers=headers)
+
+        server.route("GET", flow.install_path, oauth)
+        server.route("GET", flow.redirect_uri_path, oauth)
 
 
-async def run_slack_http(app: App, jobs: BotScheduler, leader: Leader) -> int:
-    """Serve Slack (and /healthz, /metrics) and run the jobs until SIGINT or SIGTERM.
+def slack_socket_configured(settings: Settings) -> bool:
+    """True when Socket Mode can run: the bot token and the app-level token."""
+    return bool(settings.slack_bot_token and settings.slack_app_token)
 
-    Returns 0 after a signal, 1 when the port cannot be served (the reason is printed)."""
-    server = await serve_if_configured(app.settings.http_port, app.store.engine)
+
+def slack_configured(settings: Settings) -> bool:
+    """True when Slack can run in either mode: the bot token with the app token (Socket
+    Mode), or with the signing secret and an HTTP port (HTTP mode; see
+    :func:`slack_http_configured`)."""
+    return slack_socket_configured(settings) or slack_http_configured(settings)
+
+
+def check_bot_token(adapter: SlackAdapter) -> None:
+    """``auth.test`` with the bot token: a refused token or an unreachable Web API is a
+    one-line :class:`BriefbotError` (blocking: call it in a thread)."""
+    try:
+        adapter.client.auth_test()
+    except SlackApiError as exc:
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        error = str(data.get("error") or f"HTTP {exc.response.status_code}")
+        raise ConfigError(f"Slack refused SLACK_BOT_TOKEN ({error}): check the bot token (xoxb-…)") from None
+    except (SlackClientError, OSError) as exc:
+        line = (str(exc).splitlines() or [""])[0][:200]
+        raise BriefbotError(f"cannot reach Slack's Web API: {type(exc).__name__}: {line}") from None
+
+
+def unroute_slack(server: HealthServer) -> None:
+    """Stop serving ``POST /slack/events`` on ``server`` (the other routes stay)."""
+    server.routes.get(EVENTS_PATH, {}).pop("POST", None)
+    if not server.routes.get(EVENTS_PATH):
+        server.routes.pop(EVENTS_PATH, None)
+
+
+async def serve_slack(app: App, stop: asyncio.Event, server: HealthServer | None) -> None:
+    """Answer Slack until ``stop`` is set, then close cleanly.
+
+    Socket Mode when ``SLACK_APP_TOKEN`` is set (the websocket from ``apps.connections.open``,
+    no public URL); else HTTP mode, ``POST /slack/events`` routed on ``server`` (the health
+    server the caller started with ``serve_if_configured``). One line on standard error says
+    which mode started. A refused token, an unreachable Web API or websocket, or HTTP mode
+    without a server raise :class:`BriefbotError` with a one-line message."""
+    settings = app.settings
+    adapter = slack_adapter(
+        app.service,
+        settings,
+        feedback=app.store,
+        briefings=app.store,
+        claims=app.store,
+        engine=app.store.engine,
+        pacer=shared_pacer(),
+    )
+    if slack_socket_configured(settings):
+        from bot.adapters.slack.socket_mode import SocketModeConnection  # its threads only here
+
+        await asyncio.to_thread(check_bot_token, adapter)
+        connection = SocketModeConnection(adapter.app, settings.slack_app_token or "")
+        await asyncio.to_thread(connection.connect)
+        print(f"briefbot: Slack (Socket Mode) connected to {connection.address}", file=sys.stderr, flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await asyncio.to_thread(connection.close)
+        return
     if server is None:
-        leader.release()
-        return 1
-    route_slack(server, slack_adapter(app.service, app.settings, feedback=app.store, briefings=app.store))
+        raise ConfigError(
+            "Slack's HTTP mode needs BRIEFBOT_HTTP_PORT (or set SLACK_APP_TOKEN for Socket Mode)"
+        )
+    if settings.slack_bot_token:  # with OAuth alone each workspace brings its own token
+        await asyncio.to_thread(check_bot_token, adapter)
+    route_slack(server, adapter)
     print(
         f"briefbot: Slack (HTTP mode) at POST {EVENTS_PATH} on port {server.port}",
         file=sys.stderr,
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform or thread
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
-    jobs.start()
     try:
         await stop.wait()
-        print("briefbot: stopping", file=sys.stderr)
-        return 0
     finally:
-        for sig in handled:
-            loop.remove_signal_handler(sig)
-        jobs.shutdown()
-        leader.release()
-        await server.close()
+        unroute_slack(server)

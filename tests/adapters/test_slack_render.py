@@ -459,6 +459,7 @@ def test_the_manifest_has_every_command_event_and_scope_the_app_needs() -> None:
         "/stories",
         "/feeds",
         "/schedule",
+        "/followups",
     }
     assert all(c["description"] and c["should_escape"] is False for c in commands.values())
     assert commands["/ask"]["usage_hint"] == "QUESTION"

@@ -2,10 +2,17 @@
 
 It answers ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``,
 ``conversations.history``, ``conversations.replies``, ``conversations.open``,
-``users.info``, ``views.open`` and ``views.publish`` (any other method
-gets ``unknown_method``), keeps the posted messages per channel (with their metadata, so
+``users.info``, ``views.open``, ``views.publish``, ``apps.connections.open`` (the URL of
+the fake Socket Mode websocket in :attr:`FakeSlack.socket_url`, for an ``xapp-`` token),
+and the file upload of ``files_upload_v2``: ``files.getUploadURLExternal`` (an upload URL
+on this server), the upload itself (kept in :attr:`FakeSlack.uploads`) and
+``files.completeUploadExternal`` (the file shared in the channel), and ``oauth.v2.access``
+(codes scripted with :meth:`FakeSlack.grant`; ``auth.test`` then names the granted token's
+team). Any other method
+gets ``unknown_method``. It keeps the posted messages per channel (with their metadata, so
 ``conversations.history`` returns them newest first), and records every call with its
-parameters (query string, form or JSON body merged). Errors are scripted per method:
+parameters (query string, form or JSON body merged) and when it arrived
+(``time.monotonic()``). Errors are scripted per method:
 ``server.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "3"})``
 makes the next call fail that way.
 """
@@ -37,6 +44,7 @@ class Call:
     method: str
     params: dict[str, Any]
     token: str | None
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
@@ -58,6 +66,11 @@ class FakeSlack:
         self.failures: dict[str, list[Failure]] = {}
         self._ts = 1_700_000_000
         self.url = ""
+        self.socket_url = ""  # what apps.connections.open answers (a FakeSocket's url)
+        self.uploads: dict[str, bytes] = {}  # file id -> the bytes uploaded to its URL
+        self._files: dict[str, dict[str, Any]] = {}  # file id -> filename, length
+        self.grants: dict[str, dict[str, str]] = {}  # OAuth code -> team and bot token (oauth.v2.access)
+        self.teams: dict[str, str] = {}  # bot token -> team id (auth.test), for granted tokens
 
     # -- scripting ----------------------------------------------------------------------
 
@@ -73,6 +86,11 @@ class FakeSlack:
         """Make the next ``times`` calls of ``method`` fail with ``error``."""
         with self.lock:
             self.failures.setdefault(method, []).append(Failure(error, status, dict(headers or {}), times))
+
+    def grant(self, code: str, *, team: str, token: str, bot_user: str = BOT_USER) -> None:
+        """An OAuth ``code`` that ``oauth.v2.access`` exchanges, once, for ``team``'s bot ``token``."""
+        with self.lock:
+            self.grants[code] = {"team": team, "token": token, "bot_user": bot_user}
 
     def add_user(self, user_id: str, *, admin: bool = False, owner: bool = False) -> None:
         """A user ``users.info`` knows."""
@@ -139,8 +157,19 @@ class FakeSlack:
         return f"{self._ts}.000100"
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://fake.slack/", "team": "Fake", "team_id": TEAM,
+        team = self.teams.get(str(params.get("token") or self.calls[-1].token or ""), TEAM)
+        return {"ok": True, "url": "https://fake.slack/", "team": "Fake", "team_id": team,
                 "user": "briefbot", "user_id": BOT_USER, "bot_id": BOT_ID}  # fmt: skip
+
+    def _oauth_v2_access(self, params: dict[str, Any]) -> dict[str, Any]:
+        grant = self.grants.pop(str(params.get("code") or ""), None)
+        if grant is None:
+            return {"ok": False, "error": "invalid_code"}
+        self.teams[grant["token"]] = grant["team"]
+        return {"ok": True, "app_id": "A1", "token_type": "bot", "access_token": grant["token"],
+                "scope": "chat:write,commands", "bot_user_id": grant["bot_user"],
+                "team": {"id": grant["team"], "name": f"Team {grant['team']}"}, "enterprise": None,
+                "is_enterprise_install": False, "authed_user": {"id": "UINSTALLER"}}  # fmt: skip
 
     def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params.get("channel", ""))
@@ -162,6 +191,53 @@ class FakeSlack:
                 )
         self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        token = self.calls[-1].token or ""
+        if not token.startswith("xapp-"):
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if not self.socket_url:
+            return {"ok": False, "error": "internal_error"}
+        return {"ok": True, "url": self.socket_url}
+
+    def _files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        filename, length = str(params.get("filename") or ""), int(params.get("length") or 0)
+        if not filename or length <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{len(self._files) + 1:08d}"
+        self._files[file_id] = {"id": file_id, "name": filename, "length": length}
+        root = self.url.removesuffix("api/")
+        return {"ok": True, "file_id": file_id, "upload_url": f"{root}upload/{file_id}"}
+
+    def upload(self, file_id: str, data: bytes) -> tuple[int, bytes]:
+        """The upload step: bytes POSTed to a URL from ``files.getUploadURLExternal``."""
+        with self.lock:
+            self.calls.append(Call("upload", {"file_id": file_id, "length": len(data)}, None))
+            self.lock.notify_all()
+            known = self._files.get(file_id)
+            if known is None:
+                return 404, b"unknown upload"
+            if len(data) != known["length"]:
+                return 400, b"length mismatch"
+            self.uploads[file_id] = data
+            return 200, f"OK - {len(data)}".encode()
+
+    def _files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        files = params.get("files")
+        files = json.loads(files) if isinstance(files, str) else files
+        if not files or any(f.get("id") not in self.uploads for f in files):
+            return {"ok": False, "error": "file_not_found"}
+        shared = [{**self._files[f["id"]], "title": f.get("title") or self._files[f["id"]]["name"]}
+                  for f in files]  # fmt: skip
+        channel = str(params.get("channel_id") or "")
+        if channel:
+            message: dict[str, Any] = {"type": "message", "ts": self._next_ts(), "user": BOT_USER,
+                                       "bot_id": BOT_ID, "files": shared,
+                                       "text": str(params.get("initial_comment") or "")}  # fmt: skip
+            if params.get("thread_ts"):
+                message["thread_ts"] = params["thread_ts"]
+            self.messages.setdefault(channel, []).append(message)
+        return {"ok": True, "files": shared}
 
     def _chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "message_ts": self._next_ts()}
@@ -238,6 +314,14 @@ class _Handler(BaseHTTPRequestHandler):
         params: dict[str, Any] = dict(parse_qsl(parts.query))
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if parts.path.startswith("/upload/"):
+            status, text = self.server.fake.upload(method, raw)
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+            return
         ctype = self.headers.get("Content-Type", "")
         if raw and "json" in ctype:
             params.update(json.loads(raw))

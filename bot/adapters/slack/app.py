@@ -5,7 +5,8 @@
 signing secret (a bad or stale one gets 401).
 
 - **Slash commands** (``/brief``, ``/ask``, ``/subscribe``, ``/unsubscribe``,
-  ``/subscriptions``, ``/deals``, ``/stories``, ``/feeds``, ``/schedule``) are acked at once;
+  ``/subscriptions``, ``/deals``, ``/stories``, ``/feeds``, ``/schedule``, ``/followups``)
+  are acked at once;
   the work runs after the ack in bolt's listener thread (``process_before_response`` off).
   The command layer gets ``is_platform_admin`` from ``users.info`` (``is_admin`` or
   ``is_owner``). Replies are rendered by :mod:`bot.adapters.slack.render`: a briefing's
@@ -18,9 +19,11 @@ signing secret (a bad or stale one gets 401).
   answered in a thread of the DM.
 - **Follow-ups**: in a channel, a reply in a thread the bot answered (its thread id has
   turns in the thread memory) or posted in (``conversations.replies`` shows a message of
-  the bot, e.g. a briefing it started) is a question without a new mention, unless ``thread_followups`` is off
-  (``BRIEFBOT_SLACK_THREAD_FOLLOWUPS``). A thread with no stored turns is re-read with
-  ``conversations.replies`` and its earlier messages seed the memory, so the command
+  the bot, e.g. a briefing it started) is a question without a new mention, unless the
+  channel's own setting (``followups``, a :class:`FollowupSettings`: ``/followups off``) or,
+  for a channel without one, ``thread_followups`` (``BRIEFBOT_SLACK_THREAD_FOLLOWUPS``) is off.
+  A thread with no stored turns is re-read with ``conversations.replies`` and its earlier
+  messages seed the memory, so the command
   layer's ``/ask`` sees them as history. Any bot's messages, edits and other subtypes
   (but ``thread_broadcast``), and messages that @mention the bot (``app_mention`` answers
   those) are ignored.
@@ -34,10 +37,17 @@ signing secret (a bad or stale one gets 401).
   the tab is published again), the Slack channels with digests and the latest briefings,
   all from ``home`` (a :class:`HomeSource`).
 - **Retried events** (Slack resends when it did not see a quick 200, with
-  ``X-Slack-Retry-Num``) are de-duplicated by ``event_id`` in an in-memory LRU per process:
-  a restart or a second instance may answer a retry once more (a shared table is for later).
+  ``X-Slack-Retry-Num``) are de-duplicated by ``event_id`` through ``deduper``: an in-memory
+  LRU per process by default; ``briefbot run`` gives it
+  :class:`~bot.adapters.slack.dedupe.SharedDeduper`, which also claims each id in the
+  database every instance shares, so a restart or a second instance does not answer again.
+- **Several workspaces**: with ``oauth_settings``
+  (:func:`bot.adapters.slack.oauth.oauth_settings`) there is no bot token; bolt authorises
+  each request with its team's stored installation.
 
-Socket Mode is a later slice of issue #7.
+The same bolt app also runs over Socket Mode (:mod:`bot.adapters.slack.socket_mode`), where
+the app token authenticates the websocket instead of signatures. ``/deals graph`` replies
+are uploaded as a PNG (:mod:`bot.adapters.slack.upload`).
 """
 
 from __future__ import annotations
@@ -56,6 +66,7 @@ from typing import Any, Protocol
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -79,6 +90,7 @@ from bot.adapters.slack.render import (
     home_view,
     reply_blocks,
 )
+from bot.adapters.slack.upload import post_graph
 from bot.core.ask import Turn
 from bot.core.commands import CommandContext, Reply
 
@@ -96,6 +108,7 @@ SLASH_COMMANDS = (
     "stories",
     "feeds",
     "schedule",
+    "followups",
 )
 REPLIES_LIMIT = 50  # messages of a thread re-read for context
 FOLLOWUP_VIEW = "ask_followup_modal"  # the follow-up modal's callback id
@@ -124,6 +137,14 @@ class FeedbackRecorder(Protocol):
     """Where 👍/👎 go (``SqlStore.record_feedback``)."""
 
     def record_feedback(self, platform: str, user_id: str, key: str, vote: int, at: datetime) -> None: ...
+
+
+class FollowupSettings(Protocol):
+    """Per-channel follow-up settings (``Service.thread_followups``, set by ``/followups``)."""
+
+    def thread_followups(self, platform: str, channel_id: str) -> bool | None:
+        """The channel's own setting, or None when it follows the default."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -203,18 +224,24 @@ class SlackAdapter:
         thread_followups: bool = True,
         feedback: FeedbackRecorder | None = None,
         home: HomeSource | None = None,
+        followups: FollowupSettings | None = None,
+        oauth_settings: OAuthSettings | None = None,
     ) -> None:
         self.commands = commands
         self.home = home
         self.feedback = feedback
         self.threads = threads
         self.thread_followups = thread_followups
-        self.client = client or web_client(token, api_url)
+        self.followups = followups
+        # With oauth_settings (several workspaces) each request's token comes from the
+        # installation store, so the client carries none.
+        self.client = client or web_client(None if oauth_settings else token, api_url)
         self.deduper = deduper or EventDeduper()
         self._foreign = EventDeduper()  # channel threads the bot has no part in
         self.app = App(
             client=self.client,
             signing_secret=signing_secret,
+            oauth_settings=oauth_settings,
             token_verification_enabled=False,  # no auth.test at construction; bolt calls it on first use
             process_before_response=False,  # ack first, work afterwards
         )
@@ -297,7 +324,7 @@ class SlackAdapter:
             thread_ts = str(event.get("thread_ts") or ts)
         else:
             thread_ts = str(event.get("thread_ts") or "")
-            if not thread_ts or thread_ts == ts or not self.thread_followups:
+            if not thread_ts or thread_ts == ts or not self.followups_on(channel):
                 return
         is_dm = event.get("channel_type") == "im"
         history = self._thread_history(client, channel, thread_ts, ts, bot_user, is_dm=is_dm)
@@ -499,6 +526,19 @@ class SlackAdapter:
 
     # -- helpers -------------------------------------------------------------------------
 
+    def followups_on(self, channel: str) -> bool:
+        """Whether replies in ``channel``'s threads are answered without a mention: the
+        channel's own setting (``/followups``), else ``thread_followups``."""
+        if self.followups is not None:
+            try:
+                own = self.followups.thread_followups(PLATFORM, channel)
+            except Exception:  # a store failure falls back to the default; logged
+                log.exception("follow-up setting of %s could not be read", channel)
+                own = None
+            if own is not None:
+                return own
+        return self.thread_followups
+
     def is_platform_admin(self, client: WebClient, user: str) -> bool:
         """True when ``users.info`` says the person is a workspace admin or owner."""
         if not user:
@@ -523,7 +563,11 @@ class SlackAdapter:
     ) -> None:
         """Post ``reply``: ephemeral for refusals and errors (outside a thread), else in the
         channel (or ``thread_ts``'s thread); a briefing continues in its first message's thread.
-        A briefing, and an answer with a ``key``, get the feedback buttons."""
+        A briefing, and an answer with a ``key``, get the feedback buttons. A deal graph is
+        uploaded as a picture (:func:`~bot.adapters.slack.upload.post_graph`)."""
+        if reply.graph is not None:
+            post_graph(client, reply.graph, reply.text, channel=channel, user=user, thread_ts=thread_ts)
+            return
         messages = reply_messages(reply, key=key, with_buttons=not (reply.ephemeral or reply.error))
         try:
             if (reply.ephemeral or reply.error) and not in_thread:
