@@ -179,6 +179,8 @@ class Settings:
     slack_bot_token: str | None = None
     slack_app_token: str | None = None
     slack_signing_secret: str | None = None
+    slack_client_id: str | None = None  # with the secret: the OAuth install flow, several workspaces
+    slack_client_secret: str | None = None
     slack_api_url: str = "https://slack.com/api/"  # the Web API base URL (GovSlack, proxies, tests)
     slack_thread_followups: bool = True  # answer replies in threads the bot answered, no mention needed
     discord_token: str | None = None
@@ -251,6 +253,8 @@ _PLATFORM_NAMES = {
     "slack_bot_token": "SLACK_BOT_TOKEN",
     "slack_app_token": "SLACK_APP_TOKEN",
     "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_client_id": "SLACK_CLIENT_ID",
+    "slack_client_secret": "SLACK_CLIENT_SECRET",
     "discord_token": "DISCORD_TOKEN",
     "openai_api_key": "OPENAI_API_KEY",
     "openai_base_url": "OPENAI_BASE_URL",
@@ -277,6 +281,8 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "slack_bot_token": _as_str,
     "slack_app_token": _as_str,
     "slack_signing_secret": _as_str,
+    "slack_client_id": _as_str,
+    "slack_client_secret": _as_str,
     "slack_api_url": lambda n, raw: (_as_http_url(n, raw) or "https://slack.com/api") + "/",
     "slack_thread_followups": _as_bool,
     "discord_token": _as_str,

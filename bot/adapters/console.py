@@ -5,7 +5,8 @@ line from its input (a terminal or a pipe), runs it through the shared command l
 the local user (an admin) in the channel ``console:console``, and prints the reply:
 briefings as Markdown, answers with their numbered sources. A ``briefbot>`` prompt is
 shown only on a terminal. At the end of the input it returns 0; a failing command
-prints one line and the loop goes on.
+prints one line and the loop goes on. ``deals graph`` writes the PNG into the data
+directory (``BRIEFBOT_DATA_DIR``) and prints its path.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bot.config import Settings
 from bot.core.ask import Answer
 from bot.core.commands import CommandContext, CommandLayer, Reply, neutral
 from bot.core.service import Service
+from bot.errors import BriefbotError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class ConsoleAdapter:
 
     def __init__(self, service: Service, settings: Settings, input: TextIO, output: TextIO) -> None:
         self.commands = CommandLayer(service, settings.admins)
+        self.data_dir = settings.data_dir
         self.input = input
         self.output = output
         self.interactive = _isatty(input)
@@ -62,10 +65,29 @@ class ConsoleAdapter:
     def respond(self, text: str) -> str:
         """The printed reply to one line; never raises."""
         try:
-            return render(self.commands.handle(self.context, text))
+            reply = self.commands.handle(self.context, text)
+            if reply.graph is not None:
+                return self.save_graph(reply)
+            return render(reply)
         except Exception as exc:  # the command layer answers errors itself; this is the last guard
             log.exception("console command failed")
             return f"error: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+
+    def save_graph(self, reply: Reply) -> str:
+        """Draw the reply's deal graph into the data directory; the caption and the path."""
+        from bot.render.ledger_graph import graph_png  # Pillow loads only when drawing
+
+        assert reply.graph is not None
+        try:
+            png = graph_png(reply.graph)
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path = self.data_dir / reply.graph.filename
+            path.write_bytes(png)
+        except BriefbotError as exc:
+            return f"The deal graph could not be drawn: {exc}"
+        except OSError as exc:
+            return f"The deal graph could not be saved in {self.data_dir}: {exc.strerror or exc}"
+        return neutral(f"{reply.text}\nwrote {path}")
 
     def _write(self, text: str) -> None:
         self.output.write(text)

@@ -75,12 +75,13 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.adapters.console_publisher import ConsolePublisher
     from bot.adapters.slack.publisher import PLATFORM as SLACK
     from bot.core.delivery import Publisher
+    from bot.runtime.chat import run_chat
     from bot.runtime.discord import PLATFORM as DISCORD
     from bot.runtime.discord import discord_publisher
     from bot.runtime.health import serve_if_configured
     from bot.runtime.leader import leader_for
     from bot.runtime.scheduler import BotScheduler, Publishers
-    from bot.runtime.slack import run_slack_http, slack_http_configured, slack_publisher
+    from bot.runtime.slack import slack_configured, slack_publisher
 
     async with open_app() as app:
         analysis = None
@@ -92,7 +93,7 @@ async def _run(args: argparse.Namespace) -> int:
                 print(_STANDBY, file=sys.stderr)
         except BriefbotError as exc:  # no network, a bad feed list: the console still starts
             print(f"briefbot: ingest pass failed: {exc}", file=sys.stderr)
-        slack = slack_http_configured(app.settings)  # Slack's HTTP mode (#7)
+        slack = slack_configured(app.settings)  # Socket Mode or HTTP mode (#7)
         publishers: dict[str, Publisher] = {CONSOLE: ConsolePublisher(sys.stdout)}
         if slack:
             publishers[SLACK] = slack_publisher(app.settings)
@@ -107,11 +108,12 @@ async def _run(args: argparse.Namespace) -> int:
         if args.once:
             leader.release()
             return 0
-        if slack:
-            return await run_slack_http(app, jobs, leader)
-        if app.settings.slack_bot_token or app.settings.discord_token:
+        if slack or discord is not None:
+            return await run_chat(app, jobs, leader, slack=slack, discord=discord is not None)
+        if app.settings.slack_bot_token:
             print(
-                "briefbot: the Slack and Discord adapters are not in this version yet; starting the console",
+                "briefbot: SLACK_BOT_TOKEN is set but Slack cannot start: set SLACK_APP_TOKEN (Socket Mode) "
+                "or SLACK_SIGNING_SECRET and BRIEFBOT_HTTP_PORT (HTTP mode); starting the console",
                 file=sys.stderr,
             )
         stdin = _console_input()

@@ -393,7 +393,8 @@ class Composer:
                 SourceText(n, s.title, "\n".join(self.stories.article_passages(s.article_id)) or s.title)
                 for n, s in enumerate(local, 1)
             ]
-            item_sentences, why, written_by, note = self._summarize(run, story, texts, position < self.why_for_top)
+            want_why = position < self.why_for_top
+            item_sentences, why, written_by, note = self._summarize(run, story, texts, want_why)
             writers.add(written_by)
             section = _section(story)
             by_section.setdefault(section, []).append(

@@ -9,7 +9,7 @@ is one). Nothing here knows a platform SDK.
   same; arguments may be quoted (``/subscribe keyword "liquid cooling"``, smart quotes
   included); control and invisible characters are dropped; an unknown command is a
   one-line reply pointing at ``/help``.
-- **Permissions**: admin commands (``/feeds``, ``/schedule``, ``/digest``) run for people
+- **Permissions**: admin commands (``/feeds``, ``/schedule``, ``/digest``, ``/followups``) run for people
   named in ``BRIEFBOT_ADMINS`` (``PLATFORM:USER_ID``) and for the platform's own admins
   (``is_platform_admin``: workspace or guild admins, the local console user); everyone
   else gets a plain refusal.
@@ -29,6 +29,8 @@ from datetime import datetime
 
 from bot.core.ask import Answer
 from bot.core.briefing import Briefing
+from bot.core.quiet import parse_quiet
+from bot.core.records import DealRecord
 from bot.core.service import Service
 from bot.core.since import parse_since
 from bot.core.subscriptions import (
@@ -49,6 +51,7 @@ __all__ = [
     "CommandContext",
     "CommandLayer",
     "CommandSpec",
+    "DealGraph",
     "Reply",
     "is_admin",
     "neutral",
@@ -91,7 +94,8 @@ class Reply:
 
     ``text`` is always set (a fallback for a briefing or answer, which adapters render
     richly); ``ephemeral`` replies are shown only to the sender where the platform can;
-    ``error`` marks refusals and user errors.
+    ``error`` marks refusals and user errors; a ``graph`` is a picture to draw and post
+    (``text`` is its caption).
     """
 
     text: str
@@ -99,6 +103,17 @@ class Reply:
     answer: Answer | None = None
     ephemeral: bool = False
     error: bool = False
+    graph: DealGraph | None = None
+
+
+@dataclass(frozen=True)
+class DealGraph:
+    """``/deals graph``: the alliance graph of ``deals`` to draw (adapters render it as a PNG
+    with ``bot.render.ledger_graph.graph_png`` and post or save it as ``filename``)."""
+
+    deals: tuple[DealRecord, ...]
+    title: str
+    filename: str = "deal-graph.png"
 
 
 @dataclass(frozen=True)
@@ -117,7 +132,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec("ask", "/ask QUESTION", "an answer from the news, with its sources"),
     CommandSpec("stories", "/stories [topic] [24h|7d|all]", "the top stories, most important first"),
-    CommandSpec("deals", "/deals [company]", "the latest deals: investments, partnerships, supply"),
+    CommandSpec(
+        "deals",
+        "/deals [company] | /deals graph [company]",
+        "the latest deals: investments, partnerships, supply; graph: who deals with whom, as a picture",
+    ),
     CommandSpec(
         "subscribe",
         '/subscribe WHAT  (a topic, company or chip, or keyword "WORDS")',
@@ -127,6 +146,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("subscriptions", "/subscriptions", "what you follow and what is muted"),
     CommandSpec("mute", "/mute WORD  (admins: /mute channel WORD)", "leave out stories mentioning WORD"),
     CommandSpec("unmute", "/unmute WORD  (admins: /unmute channel WORD)", "stop muting WORD"),
+    CommandSpec(
+        "quiet",
+        "/quiet HH:MM-HH:MM [TIME ZONE] | /quiet off | /quiet",
+        "no alerts in those hours; they wait and arrive when the hours end",
+    ),
     CommandSpec("help", "/help [command]", "this list"),
     CommandSpec("feeds", "/feeds add URL [topic] | /feeds remove URL | /feeds list", "the feeds read", True),
     CommandSpec(
@@ -139,6 +163,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "digest",
         "/digest topics a,b | /digest topics all  (everyone: /digest me HH:MM [ZONE] [weekdays|daily] | off)",
         "which topics this channel's digest covers; /digest me: your own digest by direct message",
+        True,
+    ),
+    CommandSpec(
+        "followups",
+        "/followups on|off|default",
+        "whether replies in the bot's threads in this channel are answered without a new mention",
         True,
     ),
 )
@@ -237,10 +267,12 @@ class CommandLayer:
             "subscriptions": self._subscriptions,
             "mute": self._mute,
             "unmute": self._unmute,
+            "quiet": self._quiet,
             "help": self._help,
             "feeds": self._feeds,
             "schedule": self._schedule,
             "digest": self._digest,
+            "followups": self._followups,
         }
 
     def handle(self, ctx: CommandContext, text: str) -> Reply:
@@ -280,6 +312,7 @@ class CommandLayer:
             answer=reply.answer,
             ephemeral=reply.ephemeral,
             error=reply.error,
+            graph=reply.graph,
         )
 
     # -- everyone ------------------------------------------------------------------------
@@ -327,6 +360,8 @@ class CommandLayer:
         return Reply("\n".join(lines))
 
     def _deals(self, ctx: CommandContext, command: Command) -> Reply:
+        if command.args and command.args[0].lower() == "graph" and command.quoted[:1] != (True,):
+            return self._deal_graph(" ".join(command.args[1:]) or None)
         company = " ".join(command.args) or None
         ledger = self.service.deals(company=company)
         if not ledger:
@@ -340,6 +375,20 @@ class CommandLayer:
         if len(ledger) > MAX_LIST_LINES:
             lines.append(f"... and {len(ledger) - MAX_LIST_LINES} more (briefbot deals lists them all)")
         return Reply("\n".join(lines))
+
+    def _deal_graph(self, company: str | None) -> Reply:
+        """``/deals graph [company]``: the graph to draw, or one line when there is nothing to draw."""
+        ledger = self.service.deals(company=company)
+        name = self.service.company(company) if company else None
+        scope = f" for {name}" if name else ""
+        if not ledger:
+            return Reply(
+                f"No deals{scope} to draw yet: the graph appears once stories with deals are analysed.",
+                ephemeral=True,
+            )
+        title = "Who invests in, partners with and supplies whom" + (f": {name}" if name else "")
+        caption = f"The deal graph{scope}: {len(ledger)} {'deal' if len(ledger) == 1 else 'deals'}."
+        return Reply(caption, graph=DealGraph(tuple(ledger), title))
 
     def _subscribe(self, ctx: CommandContext, command: Command) -> Reply:
         kind, what = _interest_args(command)
@@ -371,6 +420,9 @@ class CommandLayer:
         if digest is not None:
             state = "" if digest.enabled else " (off after a delivery failure)"
             lines.append(f"Your digest by direct message: {digest.schedule_text()}{state}.")
+        quiet = self.service.quiet_hours(ctx.platform, ctx.user_id) if self.service.quiet else None
+        if quiet is not None:
+            lines.append(f"Your quiet hours: {quiet.label()} (alerts wait until they end).")
         if mine:
             lines.append("Muted for you: " + ", ".join(mine) + ".")
         if here:
@@ -389,6 +441,26 @@ class CommandLayer:
         clean = self.service.unmute(scope, word)
         return Reply(f"Unmuted {clean!r} {where}.", ephemeral=True)
 
+    def _quiet(self, ctx: CommandContext, command: Command) -> Reply:
+        args = [a for a in command.args if a.strip()]
+        if not args:
+            current = self.service.quiet_hours(ctx.platform, ctx.user_id)
+            if current is None:
+                return Reply(
+                    "You have no quiet hours of your own. Set them with /quiet 22:00-07:00 [TIME ZONE].",
+                    ephemeral=True,
+                )
+            return Reply(f"Your quiet hours: {current.label()}. /quiet off clears them.", ephemeral=True)
+        if len(args) == 1 and args[0].lower() in {"off", "none", "clear"}:
+            self.service.set_quiet_hours(ctx.platform, ctx.user_id, None)
+            return Reply("Quiet hours cleared: alerts reach you at any hour.", ephemeral=True)
+        quiet = parse_quiet(args)
+        self.service.set_quiet_hours(ctx.platform, ctx.user_id, quiet)
+        return Reply(
+            f"Quiet hours set: {quiet.label()}. Alerts in those hours wait and arrive when they end.",
+            ephemeral=True,
+        )
+
     def _help(self, ctx: CommandContext, command: Command) -> Reply:
         if command.args:
             wanted = command.args[0].lstrip("/").lower()
@@ -403,7 +475,7 @@ class CommandLayer:
             lines.append("Admin commands:")
             lines += [f"  {s.usage} — {s.summary}" for s in COMMANDS if s.admin]
         else:
-            lines.append("Admins also have /feeds, /schedule and /digest.")
+            lines.append("Admins also have /feeds, /schedule, /digest and /followups.")
             lines.append(
                 "  /digest me HH:MM [ZONE] [weekdays|daily] | off — your own digest by direct message"
             )
@@ -481,6 +553,31 @@ class CommandLayer:
         topics = [] if [n.lower() for n in names] in (["all"], ["none"], ["any"]) else names
         channel, _ = self.service.set_channel(ctx.platform, ctx.channel_id, topics=topics)
         return Reply(f"This channel's digest: {_describe(channel)}.", ephemeral=True)
+
+    def _followups(self, ctx: CommandContext, command: Command) -> Reply:
+        """``/followups on|off|default`` for this channel; ``/followups`` says what is set."""
+        word = command.args[0].lower() if command.args else ""
+        if len(command.args) > 1 or word not in ("", *_SWITCH):
+            raise UsageError("usage: /followups on|off|default")
+        if word:
+            self.service.set_thread_followups(ctx.platform, ctx.channel_id, _SWITCH[word])
+        on = self.service.thread_followups(ctx.platform, ctx.channel_id)
+        if on is None:
+            return Reply(
+                "Follow-ups in this channel: the bot's default (BRIEFBOT_SLACK_THREAD_FOLLOWUPS); "
+                "/followups on|off sets them here.",
+                ephemeral=True,
+            )
+        if on:
+            return Reply(
+                "Follow-ups in this channel: on. A reply in a thread the bot answered or started "
+                "is answered without a new mention.",
+                ephemeral=True,
+            )
+        return Reply(
+            "Follow-ups in this channel: off. Replies in the bot's threads need a mention.",
+            ephemeral=True,
+        )
 
     def _digest_me(self, ctx: CommandContext, args: Sequence[str]) -> Reply:
         """``/digest me HH:MM [ZONE] [days]``, ``/digest me off``, ``/digest me``: anyone's own digest."""
@@ -561,6 +658,18 @@ def _interest_args(command: Command) -> tuple[str | None, str]:
     if len(args) == 1 and command.quoted[0]:
         return "keyword", args[0]
     return None, " ".join(args)
+
+
+_SWITCH: dict[str, bool | None] = {
+    "on": True,
+    "yes": True,
+    "true": True,
+    "off": False,
+    "no": False,
+    "false": False,
+    "default": None,
+    "reset": None,
+}
 
 
 def _personal(command: Command) -> bool:

@@ -14,6 +14,7 @@ from bot.core.briefing import Briefing, BriefingStore, Composer
 from bot.core.delivery import disable_channel
 from bot.core.models import Feed, IngestReport
 from bot.core.ports import Clock, FeedStore
+from bot.core.quiet import QuietHours, QuietStore
 from bot.core.ranking import Ranked, RankWeights, rank_stories
 from bot.core.records import ChipRecord, ChipStory, DealRecord, StoryRecord
 from bot.core.subscriptions import (
@@ -78,6 +79,7 @@ class Service:
         *,
         rank_weights: RankWeights | None = None,
         analysis_lock: Callable[[], AbstractContextManager[None]] = nullcontext,
+        quiet: QuietStore | None = None,
     ) -> None:
         self.store = store
         self.ingestor = ingestor
@@ -90,6 +92,7 @@ class Service:
         self.channels = channels
         self.rank_weights = rank_weights or RankWeights()
         self.analysis_lock = analysis_lock  # one analyser per database (story ids are allocated)
+        self.quiet = quiet
 
     def add_feed(self, url: str, *, topic: str | None = None, title: str | None = None) -> tuple[Feed, bool]:
         """Add a feed after the SSRF guard accepts its URL; returns (feed, created)."""
@@ -232,6 +235,16 @@ class Service:
         """Every digest channel with its schedule."""
         return self.channels.list_channels()
 
+    def thread_followups(self, platform: str, channel_id: str) -> bool | None:
+        """Whether replies in the bot's threads in this channel are answered without a
+        mention, by the channel's own setting; None when it has none (the default applies)."""
+        return self.channels.get_thread_followups(parse_platform(platform), channel_id.strip())
+
+    def set_thread_followups(self, platform: str, channel_id: str, on: bool | None) -> None:
+        """Set the channel's follow-up setting (None: back to the default)."""
+        key = (parse_platform(platform), parse_channel_id(channel_id))
+        self.channels.set_thread_followups(*key, on, self.clock.now())
+
     def remove_channel(self, platform: str, channel_id: str) -> None:
         """Stop a channel's digests (its mutes go too); NotFoundError when it has none."""
         key = (parse_platform(platform), channel_id.strip())
@@ -315,6 +328,19 @@ class Service:
         """A scope's muted words."""
         return self.channels.list_mutes(scope)
 
+    def quiet_hours(self, platform: str, user_id: str) -> QuietHours | None:
+        """A person's own quiet hours (no alerts then), or None."""
+        return self._quiet_store().get_quiet_hours(platform, user_id)
+
+    def set_quiet_hours(self, platform: str, user_id: str, quiet: QuietHours | None) -> None:
+        """Set a person's quiet hours, or clear them with None."""
+        self._quiet_store().set_quiet_hours(platform, user_id, quiet, self.clock.now())
+
+    def _quiet_store(self) -> QuietStore:
+        if self.quiet is None:
+            raise BriefbotError("quiet hours are not available here")
+        return self.quiet
+
     # ---- questions -------------------------------------------------------------------
 
     def ask(self, question: str, thread: str | None = None) -> Answer:
@@ -354,6 +380,14 @@ class Service:
         if found is None:
             raise UsageError(f"unknown chip {name!r}; add it to the gazetteer to track it")
         return found
+
+    def known_names(self) -> list[tuple[str, str]]:
+        """Every (kind, canonical name) a person can follow by name: the taxonomy's topics,
+        then the gazetteer's companies and chips (for autocomplete)."""
+        gazetteer = self.analyzer.gazetteer
+        names = [("topic", t) for t in self.analyzer.taxonomy.topic_names()]
+        names += [("company", c.name) for c in gazetteer.companies]
+        return names + [("chip", c.name) for c in gazetteer.chips]
 
     def stories(
         self, *, since: datetime | None, topic: str | None = None, company: str | None = None, limit: int = 20

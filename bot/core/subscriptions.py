@@ -172,6 +172,14 @@ class ChannelStore(Protocol):
         """The scope's muted words, oldest first."""
         ...
 
+    def get_thread_followups(self, platform: str, channel_id: str) -> bool | None:
+        """The channel's own follow-up setting, or None when it has none."""
+        ...
+
+    def set_thread_followups(self, platform: str, channel_id: str, on: bool | None, now: datetime) -> None:
+        """Set (True/False) or clear (None) the channel's follow-up setting."""
+        ...
+
 
 # ---- parsing what users type --------------------------------------------------------------
 

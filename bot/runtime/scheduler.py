@@ -12,7 +12,7 @@ Jobs are rebuilt from the database at start, with stable ids and ``replace_exist
   remembered for the channel ("Update:", the next window) only once it is delivered;
 - ``housekeeping``: daily, settles deliveries left claimed, deletes what is older than
   ``BRIEFBOT_RETENTION_DAYS`` (articles outside recent stories, emptied stories, model
-  call log rows) and vacuums the database.
+  call log rows) and Slack event ids older than a day, and vacuums the database.
 
 At start (:meth:`BotScheduler.startup`) claimed-but-unconfirmed deliveries are resolved
 and digests missed while briefbot was down are posted late once (or skipped, and recorded
@@ -56,6 +56,7 @@ from bot.core.subscriptions import Channel, day_numbers
 from bot.errors import BriefbotError
 from bot.runtime.leader import Leader
 from bot.runtime.wiring import App
+from bot.store.slack_sql import EVENT_TTL as SLACK_EVENT_TTL
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +292,8 @@ class BotScheduler:
     # ---- the work (synchronous; the jobs run it in a thread) --------------------------
 
     def housekeeping(self) -> dict[str, int]:
-        """Retention (``BRIEFBOT_RETENTION_DAYS``; 0 keeps everything), then vacuum.
+        """Retention (``BRIEFBOT_RETENTION_DAYS``; 0 keeps everything), Slack event ids older
+        than a day, then vacuum.
 
         Returns what was deleted by kind and logs it in one line; errors are logged, not raised.
         """
@@ -302,6 +304,11 @@ class BotScheduler:
                 counts = self.app.store.prune(self.clock.now() - timedelta(days=days))
             except Exception:
                 log.exception("housekeeping: retention failed")
+        try:  # Slack event ids: kept a day (Slack retries for about an hour)
+            if forgotten := self.app.store.delete_old_slack_events(self.clock.now() - SLACK_EVENT_TTL):
+                counts["slack_events"] = forgotten
+        except Exception:
+            log.exception("housekeeping: forgetting old slack events failed")
         started = time.monotonic()
         try:
             self.app.store.vacuum()
@@ -315,9 +322,16 @@ class BotScheduler:
         return counts
 
     def alerts(self, story_ids: Iterable[int]) -> AlertReport:
-        """Breaking alerts for these new or updated stories."""
+        """Breaking alerts for these new or updated stories, then the alerts held by quiet
+        hours that have ended (their counts added to the report)."""
         report = self.alerter.run(list(story_ids))
-        if report.sent or report.capped or report.failed:
+        held = self.alerter.release_held()
+        report.sent += held.sent
+        report.keys += held.keys
+        report.released, report.stale = held.released, held.stale
+        report.capped += held.capped
+        report.failed += held.failed
+        if report.sent or report.capped or report.failed or report.quiet or report.stale:
             log.info("alerts: %s", report.as_json())
         return report
 

@@ -101,6 +101,7 @@ def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
         store,  # briefings
         store,  # channels, subscriptions and mutes
         analysis_lock=partial(analysis_lock, engine),
+        quiet=store,  # people's quiet hours
     )
     if settings.load_default_feeds and store.get_meta(DEFAULT_FEEDS_LOADED) is None:
         load_default_feeds(service)

@@ -15,11 +15,15 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from bot.errors import StoreError
 from bot.store import schema
 from bot.store.briefing_sql import create_briefings as _briefings
+from bot.store.channel_options_sql import create_channel_options as _channel_options
 from bot.store.channel_sql import create_channels as _channels
 from bot.store.delivery_sql import create_deliveries as _deliveries
 from bot.store.feedback_sql import create_feedback as _feedback
 from bot.store.llm_sql import create_llm as _llm
+from bot.store.quiet_sql import create_quiet as _quiet
 from bot.store.search_sql import create_search as _search
+from bot.store.slack_sql import create_slack_events as _slack_events
+from bot.store.slack_sql import create_slack_oauth as _slack_oauth
 from bot.store.thread_sql import create_threads as _threads
 from bot.store.vector_sql import create_vectors as _vectors
 
@@ -45,6 +49,10 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (8, "passage vectors for semantic search", _vectors),
     (9, "delivery outbox", _deliveries),
     (10, "feedback on briefings and answers", _feedback),
+    (11, "slack event ids seen, shared by instances", _slack_events),
+    (12, "per-channel options (thread follow-ups)", _channel_options),
+    (13, "slack installations and oauth states (slack_sdk tables)", _slack_oauth),
+    (14, "people's quiet hours and the alerts they hold back", _quiet),
 ]
 
 

@@ -11,14 +11,17 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.models import Article, Event, Feed, FeedStatus, ParsedEntry
 from bot.store.briefing_sql import BriefingSql
+from bot.store.channel_options_sql import ChannelOptionsSql
 from bot.store.channel_sql import ChannelSql
 from bot.store.delivery_sql import DeliverySql
 from bot.store.feedback_sql import FeedbackSql
 from bot.store.llm_sql import LlmSql
+from bot.store.quiet_sql import QuietSql
 from bot.store.retention_sql import RetentionSql
 from bot.store.rows import article_from, chunks
 from bot.store.schema import articles, events, feed_items, feeds, meta
 from bot.store.search_sql import SearchSql
+from bot.store.slack_sql import SlackSql
 from bot.store.story_sql import StorySql
 from bot.store.thread_sql import ThreadSql
 from bot.store.vector_sql import VectorSql
@@ -76,6 +79,9 @@ class SqlStore(
     DeliverySql,
     FeedbackSql,
     RetentionSql,
+    SlackSql,
+    ChannelOptionsSql,
+    QuietSql,
 ):
     """Feeds, articles, events and stories in a SQL database reached through ``engine``."""
 

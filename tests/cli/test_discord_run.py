@@ -39,7 +39,7 @@ def test_run_posts_a_due_discord_digest_once(
 
     def run() -> None:
         done = subprocess.run(
-            [sys.executable, "-m", "bot", "run", "--limit", "0"],
+            [sys.executable, "-m", "bot", "run", "--once", "--limit", "0"],  # start-up work, then exit
             input=b"",
             capture_output=True,
             cwd=tmp_path,

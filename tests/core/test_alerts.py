@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.core.alerts import Alerter, alert_key, in_quiet_hours
+from bot.core.alerts import Alerter, alert_key
 from bot.core.analysis import Analyzer
 from bot.core.delivery import Outbox
 from bot.core.extract import default_gazetteer, default_taxonomy
 from bot.core.models import ParsedEntry
+from bot.core.quiet import QuietHours, parse_quiet
 from bot.core.subscriptions import Subscription, user_scope
 from bot.store import SqlStore
 
@@ -132,12 +133,68 @@ def test_the_hourly_cap_per_person(store: SqlStore) -> None:
     assert len(publisher.posts) == 2
 
 
-def test_quiet_hours_span_midnight_or_not() -> None:
-    at = lambda h, m: datetime(2026, 11, 26, h, m, tzinfo=UTC)  # noqa: E731
-    assert in_quiet_hours(at(22, 0), ("22:00", "07:00"))
-    assert in_quiet_hours(at(3, 0), ("22:00", "07:00"))
-    assert not in_quiet_hours(at(7, 0), ("22:00", "07:00"))
-    assert not in_quiet_hours(at(21, 59), ("22:00", "07:00"))
-    assert in_quiet_hours(at(13, 0), ("12:00", "14:00"))
-    assert not in_quiet_hours(at(14, 0), ("12:00", "14:00"))
-    assert not in_quiet_hours(at(3, 0), None)
+def test_an_alert_in_a_persons_quiet_hours_waits_in_their_zone_then_arrives(store: SqlStore) -> None:
+    """U1 sleeps 22:00-07:00 in Berlin: at 22:30 there the alert is held (U2, who set
+    nothing, gets it at once); at 07:00 Berlin it arrives without any new story."""
+    clock = Clock(datetime(2026, 11, 26, 21, 30, tzinfo=UTC))  # 22:30 in Berlin
+    ids, by_name = _stories(store, clock)
+    _subscribe(store, "U1", "company", "AMD")
+    _subscribe(store, "U2", "company", "AMD")
+    store.set_quiet_hours("slack", "U1", parse_quiet(["22:00-07:00", "Europe/Berlin"]), DAY)
+    publisher = Recording()
+    alerter = _alerter(store, clock, publisher)
+    night = alerter.run(ids)
+    assert (night.sent, night.quiet) == (1, 1)
+    assert [d for d, _, _ in publisher.posts] == ["slack:U2"]
+
+    clock.value = datetime(2026, 11, 27, 5, 59, tzinfo=UTC)  # 06:59 in Berlin: still quiet
+    assert alerter.release_held().released == 0 and len(publisher.posts) == 1
+    clock.value = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)  # 07:00 in Berlin
+    morning = alerter.release_held()
+    assert (morning.released, morning.sent) == (1, 1)
+    assert publisher.posts[-1][:2] == ("slack:U1", alert_key("slack", "U1", by_name["AMD"]))
+    assert alerter.release_held().released == 0 and len(publisher.posts) == 2  # once only
+    assert alerter.run(ids).sent == 0
+
+
+def test_held_alerts_muted_meanwhile_or_too_old_are_dropped(store: SqlStore) -> None:
+    clock = Clock(datetime(2026, 11, 26, 23, 0, tzinfo=UTC))
+    ids, _ = _stories(store, clock)
+    _subscribe(store, "U1", "company", "AMD")
+    _subscribe(store, "U2", "company", "Intel")
+    for user in ("U1", "U2"):
+        store.set_quiet_hours("slack", user, QuietHours("22:00", "07:00", "UTC"), DAY)
+    publisher = Recording()
+    alerter = _alerter(store, clock, publisher)
+    assert alerter.run(ids).quiet == 2
+    store.add_mute(user_scope("slack", "U2"), "gaudi", DAY)  # U2 mutes it during the night
+    clock.value = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)  # the bot was down a day: U1's is stale
+    report = alerter.release_held()
+    assert (report.released, report.stale) == (0, 2) and publisher.posts == []
+    assert store.due_held_alerts(clock.value) == []
+
+
+def test_moving_quiet_hours_keeps_a_held_alert_waiting(store: SqlStore) -> None:
+    clock = Clock(datetime(2026, 11, 26, 23, 0, tzinfo=UTC))
+    ids, _ = _stories(store, clock)
+    _subscribe(store, "U1", "company", "AMD")
+    store.set_quiet_hours("slack", "U1", QuietHours("22:00", "07:00", "UTC"), DAY)
+    publisher = Recording()
+    alerter = _alerter(store, clock, publisher)
+    assert alerter.run(ids).quiet == 1
+    store.set_quiet_hours("slack", "U1", QuietHours("22:00", "09:00", "UTC"), DAY)  # sleeps in
+    clock.value = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
+    assert alerter.release_held().quiet == 1 and publisher.posts == []
+    clock.value = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    assert alerter.release_held().released == 1 and len(publisher.posts) == 1
+
+
+def test_the_default_quiet_hours_apply_to_people_without_their_own(store: SqlStore) -> None:
+    clock = Clock(datetime(2026, 11, 26, 23, 30, tzinfo=UTC))
+    ids, _ = _stories(store, clock)
+    _subscribe(store, "U1", "company", "AMD")
+    _subscribe(store, "U2", "company", "AMD")
+    store.set_quiet_hours("slack", "U2", QuietHours("01:00", "02:00", "UTC"), DAY)  # a night owl
+    publisher = Recording()
+    report = _alerter(store, clock, publisher, quiet_hours=("22:00", "07:00")).run(ids)
+    assert (report.sent, report.quiet) == (1, 1) and [d for d, _, _ in publisher.posts] == ["slack:U2"]

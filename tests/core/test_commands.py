@@ -111,7 +111,8 @@ def test_admin_commands_are_refused_to_others(layer: CommandLayer) -> None:
     refusal = layer.handle(USER, "/feeds add https://a.example/feed")
     assert refusal.text.startswith("/feeds is for admins") and layer.service.list_feeds() == []
     help_text = layer.handle(USER, "help").text
-    assert "/subscribe" in help_text and "Admins also have /feeds, /schedule and /digest." in help_text
+    assert "/subscribe" in help_text
+    assert "Admins also have /feeds, /schedule, /digest and /followups." in help_text
     assert "Admin commands:" not in help_text
     named = CommandContext("slack", "U9", "C1")  # in BRIEFBOT_ADMINS
     assert not layer.handle(named, "/feeds list").error

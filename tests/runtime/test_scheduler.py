@@ -18,6 +18,7 @@ from bot.adapters.console_publisher import ConsolePublisher
 from bot.config import Settings
 from bot.core.delivery import POSTED
 from bot.core.models import ParsedEntry
+from bot.core.quiet import QuietHours
 from bot.core.subscriptions import Subscription
 from bot.runtime.scheduler import LAST_RUN, BotScheduler, Publishers
 from bot.runtime.wiring import App, build
@@ -125,6 +126,24 @@ def test_alerts_reach_console_subscribers_once(app: tuple[App, FrozenClock]) -> 
     assert jobs.alerts(ids).sent == 0
     assert out.getvalue().count("**Breaking:**") == 1
     assert [d.destination for d in built.store.list_deliveries()] == ["console:local"]
+
+
+def test_an_alert_held_by_quiet_hours_arrives_with_a_later_pass(app: tuple[App, FrozenClock]) -> None:
+    """The feed job's alert pass at 08:00 Berlin holds the alert of someone asleep until
+    08:30 there; a later pass with no new story delivers it, once."""
+    built, clock = app
+    built.store.add_subscription(Subscription("console", "local", "chip", "Ironwood"), START)
+    built.service.set_quiet_hours("console", "local", QuietHours("22:00", "08:30", "Europe/Berlin"))
+    ids = [s.id for s in built.store.list_stories()]
+    out = io.StringIO()
+    jobs = _jobs(built, out)
+    held = jobs.alerts(ids)
+    assert (held.sent, held.quiet) == (0, 1) and out.getvalue() == ""
+    clock.value = START + timedelta(minutes=30)  # 08:30 in Berlin
+    later = jobs.alerts([])
+    assert (later.sent, later.released) == (1, 1)
+    assert jobs.alerts([]).sent == 0 and jobs.alerts(ids).sent == 0
+    assert out.getvalue().count("**Breaking:**") == 1
 
 
 def test_jobs_are_rebuilt_with_stable_ids_in_each_channels_zone(app: tuple[App, FrozenClock]) -> None:
