@@ -96,7 +96,7 @@ async def _run(args: argparse.Namespace) -> int:
         slack = slack_configured(app.settings)  # Socket Mode or HTTP mode (#7)
         publishers: dict[str, Publisher] = {CONSOLE: ConsolePublisher(sys.stdout)}
         if slack:
-            publishers[SLACK] = slack_publisher(app.settings)
+            publishers[SLACK] = slack_publisher(app.settings, engine=app.store.engine)
         discord = discord_publisher(app.settings)  # DISCORD_TOKEN: digests and alerts (#8)
         if discord is not None:
             publishers[DISCORD] = discord

@@ -6,9 +6,10 @@ text, calls :meth:`CommandLayer.handle`, and renders the platform-neutral
 is one). Nothing here knows a platform SDK.
 
 - **Parsing** (:func:`parse`): ``/brief chips``, ``brief chips``, ``BRIEF  chips`` are the
-  same; arguments may be quoted (``/subscribe keyword "liquid cooling"``, smart quotes
-  included); control and invisible characters are dropped; an unknown command is a
-  one-line reply pointing at ``/help``.
+  same, and so is the catch-all ``/briefbot brief chips`` (``/briefbot`` alone is ``/help``),
+  which chat platforms register so every command is reachable; arguments may be quoted
+  (``/subscribe keyword "liquid cooling"``, smart quotes included); control and invisible
+  characters are dropped; an unknown command is a one-line reply pointing at ``/help``.
 - **Permissions**: admin commands (``/feeds``, ``/schedule``, ``/digest``, ``/followups``) run for people
   named in ``BRIEFBOT_ADMINS`` (``PLATFORM:USER_ID``) and for the platform's own admins
   (``is_platform_admin``: workspace or guild admins, the local console user); everyone
@@ -46,6 +47,7 @@ from bot.core.subscriptions import (
 from bot.errors import BriefbotError, UsageError
 
 __all__ = [
+    "CATCH_ALL",
     "COMMANDS",
     "Command",
     "CommandContext",
@@ -60,6 +62,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+CATCH_ALL = "briefbot"  # ``/briefbot COMMAND ...`` runs COMMAND; alone, /help
 MAX_MESSAGE_CHARS = 4000  # longer messages are refused before any parsing
 MAX_LIST_LINES = 25  # lines of a list reply (feeds, stories, deals) before "... and N more"
 BRIEF_LIMIT = 10
@@ -206,6 +209,9 @@ def parse(text: str) -> Command:
         raise UsageError("empty command; /help lists the commands")
     head, _, rest = clean.partition(" ")
     word = head.lstrip("/").lower()
+    if word == CATCH_ALL:  # the catch-all: what follows is the command
+        head, _, rest = (rest.strip() or "help").partition(" ")
+        word = head.lstrip("/").lower()
     name = _ALIASES.get(word, word)
     if name not in _SPECS:
         raise UsageError(f"unknown command {quoted(head, 30)}; /help lists the commands")
@@ -469,7 +475,10 @@ class CommandLayer:
                 raise UsageError(f"no command {quoted(command.args[0], 30)}; /help lists them")
             admin = " (admins only)" if spec.admin else ""
             return Reply(f"{spec.usage}\n{spec.summary}{admin}", ephemeral=True)
-        lines = ["Commands (the leading / is optional):"]
+        lines = [
+            "Commands (the leading / is optional; /briefbot COMMAND runs any of them, "
+            "e.g. /briefbot mute nvidia):"
+        ]
         lines += [f"  {s.usage} — {s.summary}" for s in COMMANDS if not s.admin]
         if is_admin(ctx, self.admins):
             lines.append("Admin commands:")

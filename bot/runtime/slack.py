@@ -15,7 +15,9 @@ Retried events are claimed in the shared ``slack_events`` table (one answer acro
 and restarts); thread follow-ups follow each channel's ``/followups``. With
 ``SLACK_CLIENT_ID`` and ``SLACK_CLIENT_SECRET`` instead of (or beside) the bot token, the
 OAuth install flow is served too (``GET /slack/install``, ``GET /slack/oauth_redirect``) and
-each workspace is answered with its own stored bot token (:mod:`bot.adapters.slack.oauth`).
+each workspace is answered with its own stored bot token (:mod:`bot.adapters.slack.oauth`);
+scheduled digests and alerts then go out with the token of the workspace that owns each
+destination (:mod:`bot.adapters.slack.workspaces`).
 
 ``briefbot run`` runs :func:`serve_slack` beside the jobs, the health server and Discord
 (:func:`bot.runtime.chat.run_chat`).
@@ -28,6 +30,7 @@ import sys
 from datetime import datetime
 from typing import Protocol
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine
 
@@ -134,16 +137,28 @@ def slack_adapter(
     return adapter
 
 
-def slack_publisher(settings: Settings, pacer: ChannelPacer | None = None) -> Publisher:
+def slack_publisher(
+    settings: Settings, pacer: ChannelPacer | None = None, *, engine: Engine | None = None
+) -> Publisher:
     """The outbox's publisher of ``slack:`` destinations (rate limits left to the outbox's
-    backoff; posts paced per channel by ``pacer``, by default the process's shared one);
-    with OAuth and no bot token, one that leaves every delivery pending."""
+    backoff; posts paced per channel by ``pacer``, by default the process's shared one).
+    With OAuth and no bot token, each destination is posted in the installed workspace that
+    owns it (:class:`~bot.adapters.slack.workspaces.WorkspacePublisher`, installations read
+    from ``engine``'s database, which that mode needs)."""
+    pacer = pacer or shared_pacer()
     if not settings.slack_bot_token and slack_oauth_configured(settings):
-        from bot.adapters.slack.oauth import NoWorkspacePublisher
+        from bot.adapters.slack.workspaces import StoredInstallations, WorkspacePublisher
 
-        return NoWorkspacePublisher()
+        if engine is None:
+            raise ValueError("OAuth-only Slack reads its installations: pass the store's engine")
+
+        def client_for(token: str) -> WebClient:
+            return paced(web_client(token, settings.slack_api_url, retry_rate_limits=False), pacer)
+
+        installations = StoredInstallations(settings.slack_client_id or "", engine)
+        return WorkspacePublisher(installations, client_for)
     client = web_client(settings.slack_bot_token, settings.slack_api_url, retry_rate_limits=False)
-    return SlackPublisher(paced(client, pacer or shared_pacer()))
+    return SlackPublisher(paced(client, pacer))
 
 
 def route_slack(server: HealthServer, adapter: SlackAdapter) -> None:

@@ -42,6 +42,11 @@ COMMANDS = {
     "stories",
     "feeds",
     "schedule",
+    "briefbot",
+    "quiet",
+    "digest",
+    "mute",
+    "unmute",
 }
 
 
@@ -62,6 +67,10 @@ def test_serve_discord_logs_in_syncs_answers_brief_and_stops(app: App, discord_a
             for admin in ("feeds", "schedule"):
                 assert int(synced[admin]["default_member_permissions"]) == 1 << 5  # Manage Server
             assert synced["brief"]["default_member_permissions"] is None
+            for everyone in ("briefbot", "quiet", "digest", "mute", "unmute"):  # the layer decides
+                assert synced[everyone]["default_member_permissions"] is None
+            [text] = synced["briefbot"]["options"]
+            assert (text["name"], text["type"], text.get("required", False)) == ("text", 3, False)
             what = next(o for o in synced["subscribe"]["options"] if o["name"] == "what")
             assert what["autocomplete"] is True
             graph = next(o for o in synced["deals"]["options"] if o["name"] == "graph")

@@ -239,18 +239,36 @@ def test_settings_for_oauth() -> None:
     )
 
 
-def test_oauth_without_a_bot_token_leaves_scheduled_posts_pending(slack_api: FakeSlack) -> None:
-    """No SLACK_BOT_TOKEN: a digest names no workspace, so its delivery stays claimed
-    (transient) rather than failing and disabling the channel."""
-    from bot.core.delivery import TransientError
+def test_oauth_without_a_bot_token_posts_digests_in_the_installing_workspace(
+    run_site: Callable[[Scenario], None], slack_api: FakeSlack
+) -> None:
+    """No SLACK_BOT_TOKEN: a digest for a channel of a workspace installed through the flow
+    is posted with that workspace's token, found among the stored installations."""
+    from bot.adapters.slack.workspaces import WorkspacePublisher
     from bot.runtime.slack import slack_publisher
 
-    publisher = slack_publisher(Settings.load(oauth_env(slack_api)))
-    with pytest.raises(TransientError, match="SLACK_BOT_TOKEN"):
-        publisher.post("slack:C1", {"kind": "digest", "text": "hello"}, "k1")
-    with pytest.raises(TransientError):
-        publisher.already_delivered("slack:C1", "k1")
-    assert not slack_api.calls
-    both = Settings.load({**oauth_env(slack_api), "SLACK_BOT_TOKEN": "xoxb-home"})
-    slack_publisher(both).post("slack:C1", {"kind": "digest", "text": "hello"}, "k1")
-    assert slack_api.calls_to("chat.postMessage")[0].token == "xoxb-home"
+    slack_api.grant("code-t2", team="T2", token="xoxb-team-two")
+    slack_api.grant("code-t3", team="T3", token="xoxb-team-three")
+    slack_api.own("xoxb-team-two", "C2")
+    slack_api.own("xoxb-team-three", "C3")
+    posted: list[str | None] = []
+
+    async def scenario(site: Site, client: httpx.AsyncClient) -> None:
+        for code in ("code-t2", "code-t3"):
+            state = await start_install(site, client)
+            done = await client.get(
+                site.url + "/slack/oauth_redirect",
+                params={"code": code, "state": state},
+                headers={"Cookie": f"{COOKIE}={state}"},
+            )
+            assert done.status_code == 200, done.text
+        publisher = slack_publisher(site.app.settings, engine=site.app.store.engine)
+        assert isinstance(publisher, WorkspacePublisher)
+        await asyncio.to_thread(publisher.post, "slack:C2", {"kind": "digest", "text": "hello"}, "k1")
+        posted.append(publisher.owner("slack:C2"))
+
+    run_site(scenario)
+    assert posted == ["xoxb-team-two"]
+    assert [m["text"] for m in slack_api.messages["C2"]] == ["hello"]
+    with pytest.raises(ValueError, match="engine"):
+        slack_publisher(Settings.load(oauth_env(slack_api)))

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.adapters.slack.app import SLASH_COMMANDS
 from bot.adapters.slack.render import (
     MAX_BLOCKS,
     MAX_CONTEXT_ELEMENTS,
@@ -460,7 +461,11 @@ def test_the_manifest_has_every_command_event_and_scope_the_app_needs() -> None:
         "/feeds",
         "/schedule",
         "/followups",
+        "/quiet",
+        "/digest",
+        "/briefbot",
     }
+    assert "/mute" not in commands  # Slack's own /mute: muting is /briefbot mute WORD
     assert all(c["description"] and c["should_escape"] is False for c in commands.values())
     assert commands["/ask"]["usage_hint"] == "QUESTION"
     assert "graph" in commands["/deals"]["usage_hint"]
@@ -482,6 +487,15 @@ def test_the_manifest_has_every_command_event_and_scope_the_app_needs() -> None:
     home = m["features"]["app_home"]
     assert home["home_tab_enabled"] is True and home["messages_tab_enabled"] is True
     assert m["features"]["bot_user"]["display_name"] == "briefbot"
+
+
+def test_the_manifest_registers_exactly_the_commands_the_app_listens_to() -> None:
+    """Every slash command of the manifest has a listener, and every listener a command."""
+    commands = [c["command"] for c in load_manifest()["features"]["slash_commands"]]
+    assert len(commands) == len(set(commands))
+    assert set(commands) == {f"/{name}" for name in SLASH_COMMANDS}
+    hints = {c["command"]: c.get("usage_hint", "") for c in load_manifest()["features"]["slash_commands"]}
+    assert "mute nvidia" in hints["/briefbot"] and "off" in hints["/quiet"] and "me" in hints["/digest"]
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,15 @@ def test_slash_case_and_spaces_do_not_matter() -> None:
     assert parse("unsub AWS").name == "unsubscribe"
 
 
+def test_the_catch_all_runs_the_command_it_names() -> None:
+    """``/briefbot COMMAND ...`` (the chat platforms' catch-all) is COMMAND; alone it is help."""
+    assert parse("/briefbot mute nvidia") == parse("/mute nvidia")
+    assert parse("briefbot /quiet 22:00-07:00 Europe/Berlin") == parse("quiet 22:00-07:00 Europe/Berlin")
+    assert parse("/briefbot").name == "help" and parse("/BriefBot   ").name == "help"
+    with pytest.raises(UsageError, match="unknown command 'frobnicate'"):
+        parse("/briefbot frobnicate")
+
+
 def test_quoted_arguments() -> None:
     straight = parse('/subscribe keyword "liquid cooling"')
     assert straight.args == ("keyword", "liquid cooling") and straight.quoted == (False, True)

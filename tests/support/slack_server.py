@@ -8,8 +8,10 @@ and the file upload of ``files_upload_v2``: ``files.getUploadURLExternal`` (an u
 on this server), the upload itself (kept in :attr:`FakeSlack.uploads`) and
 ``files.completeUploadExternal`` (the file shared in the channel), and ``oauth.v2.access``
 (codes scripted with :meth:`FakeSlack.grant`; ``auth.test`` then names the granted token's
-team). Any other method
-gets ``unknown_method``. It keeps the posted messages per channel (with their metadata, so
+team). Any other method gets ``unknown_method``. Workspaces: :meth:`FakeSlack.own` gives a
+bot token its channels and users; such a token then gets ``channel_not_found``
+(``user_not_found`` for ``conversations.open``) for any other id, as Slack answers for another
+workspace's. It keeps the posted messages per channel (with their metadata, so
 ``conversations.history`` returns them newest first), and records every call with its
 parameters (query string, form or JSON body merged) and when it arrived
 (``time.monotonic()``). Errors are scripted per method:
@@ -71,6 +73,7 @@ class FakeSlack:
         self._files: dict[str, dict[str, Any]] = {}  # file id -> filename, length
         self.grants: dict[str, dict[str, str]] = {}  # OAuth code -> team and bot token (oauth.v2.access)
         self.teams: dict[str, str] = {}  # bot token -> team id (auth.test), for granted tokens
+        self.owned: dict[str, set[str]] = {}  # bot token -> the channel and user ids of its workspace
 
     # -- scripting ----------------------------------------------------------------------
 
@@ -91,6 +94,12 @@ class FakeSlack:
         """An OAuth ``code`` that ``oauth.v2.access`` exchanges, once, for ``team``'s bot ``token``."""
         with self.lock:
             self.grants[code] = {"team": team, "token": token, "bot_user": bot_user}
+
+    def own(self, token: str, *ids: str) -> None:
+        """Make ``ids`` (channels ``C…``, users ``U…``) part of ``token``'s workspace: with that
+        token any other id is not found."""
+        with self.lock:
+            self.owned.setdefault(token, set()).update(ids)
 
     def add_user(self, user_id: str, *, admin: bool = False, owner: bool = False) -> None:
         """A user ``users.info`` knows."""
@@ -147,10 +156,28 @@ class FakeSlack:
                 if failure.times <= 0:
                     queue.pop(0)
                 return failure.status, failure.headers, {"ok": False, "error": failure.error}
+            foreign = self._foreign(method, params, token)
+            if foreign:
+                return 200, {}, {"ok": False, "error": foreign}
             handler = getattr(self, "_" + method.replace(".", "_"), None)
             if handler is None:
                 return 200, {}, {"ok": False, "error": "unknown_method"}
             return 200, {}, handler(params)
+
+    def _foreign(self, method: str, params: dict[str, Any], token: str | None) -> str | None:
+        """The error for an id outside ``token``'s workspace (see :meth:`own`), else None."""
+        owned = self.owned.get(token or "")
+        if owned is None:
+            return None
+        if method == "conversations.open":
+            users = str(params.get("users") or "").split(",")
+            return None if all(u in owned for u in users) else "user_not_found"
+        channel = str(params.get("channel") or params.get("channel_id") or "")
+        if not channel or method in ("auth.test", "users.info", "views.publish", "views.open"):
+            return None
+        if channel.startswith("D"):  # a direct message with U… (conversations.open's answer)
+            channel = "U" + channel[1:]
+        return None if channel in owned else "channel_not_found"
 
     def _next_ts(self) -> str:
         self._ts += 1

@@ -4,7 +4,8 @@
 whose default ``allowed_mentions`` is ``AllowedMentions.none()``, so nothing it sends can
 ping unless a send says otherwise. The service comes in through the constructor and the
 cogs from an explicit list of factories (``factory(client) -> Cog``, :data:`COGS`: the slash
-commands of :mod:`~bot.adapters.discord.slash` and the message questions of
+commands of :mod:`~bot.adapters.discord.slash`, the catch-all ``/briefbot`` and people's own
+settings of :mod:`~bot.adapters.discord.personal`, and the message questions of
 :mod:`~bot.adapters.discord.questions`), added in :meth:`BriefbotClient.setup_hook`, which
 also registers the persistent buttons (:mod:`~bot.adapters.discord.views`: the 👍/👎 and
 subscribe ``DynamicItem`` s and the "Ask a follow-up" view, ``timeout=None``), so clicks on
@@ -42,6 +43,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.adapters.discord import guilds
+from bot.adapters.discord.personal import PersonalCommands
 from bot.adapters.discord.questions import Questions
 from bot.adapters.discord.slash import SlashCommands
 from bot.adapters.discord.views import FollowUpView, SubscribeButton, VoteButton, tell
@@ -52,7 +54,7 @@ from bot.core.service import Service
 log = logging.getLogger(__name__)
 
 CogFactory = Callable[["BriefbotClient"], commands.Cog]
-COGS: tuple[CogFactory, ...] = (SlashCommands, Questions)  # one per feature, in load order
+COGS: tuple[CogFactory, ...] = (SlashCommands, PersonalCommands, Questions)  # one per feature, in load order
 
 
 class Commands(Protocol):

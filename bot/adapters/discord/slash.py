@@ -41,13 +41,14 @@ FEEDS_ACTIONS = [app_commands.Choice(name=a, value=a) for a in ("list", "add", "
 GRAPH_FILE = "deals.png"
 
 
-def _arg(text: str | None) -> str:
+def option_arg(text: str | None) -> str:
     """An option as one argument of the command layer's text: quotes dropped, one line."""
     return " ".join((text or "").replace('"', " ").split())
 
 
-def _quoted(text: str | None) -> str:
-    value = _arg(text)
+def quoted_option(text: str | None) -> str:
+    """An option as one quoted argument (``"liquid cooling"``), or nothing when empty."""
+    value = option_arg(text)
     return f'"{value}"' if value else ""
 
 
@@ -77,12 +78,13 @@ def interest_text(command: str, what: str, kind: str | None) -> str:
     """``subscribe company "Amazon"``-style text for the command layer."""
     kind, name = split_choice(what, kind)
     if kind is None:
-        return f"{command} {_arg(name)}"
-    return f"{command} {kind} {_quoted(name)}"
+        return f"{command} {option_arg(name)}"
+    return f"{command} {kind} {quoted_option(name)}"
 
 
-def deal_graph_png(ledger: list[DealRecord], company: str | None) -> bytes:
-    """The alliance graph of ``ledger`` as PNG bytes (Pillow loads only here)."""
+def deal_graph_png(ledger: list[DealRecord], company: str | None, title: str | None = None) -> bytes:
+    """The alliance graph of ``ledger`` as PNG bytes (Pillow loads only here), titled
+    ``title`` or after ``company``."""
     from bot.render.deal_graph import GraphEdge, render_deal_graph
 
     edges = [
@@ -94,20 +96,18 @@ def deal_graph_png(ledger: list[DealRecord], company: str | None) -> bytes:
     ]
     if not edges:
         raise UsageError("no deals to draw yet")
-    title = "Who invests in, partners with and supplies whom" + (f": {company}" if company else "")
+    title = title or "Who invests in, partners with and supplies whom" + (f": {company}" if company else "")
     try:
         return render_deal_graph(edges, title=title)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
-class SlashCommands(commands.Cog):
-    """The slash commands, each a thin wrapper over the command layer."""
+class CommandCog(commands.Cog):
+    """A cog whose commands run through the command layer (:meth:`run`); no commands of its own."""
 
     def __init__(self, client: BriefbotClient) -> None:
         self.client = client
-
-    # -- running a command -------------------------------------------------------------
 
     async def run(
         self,
@@ -119,22 +119,38 @@ class SlashCommands(commands.Cog):
         graph_company: str | None = None,
         graph: bool = False,
     ) -> None:
-        """Defer, run ``text`` through the command layer in a thread, answer by follow-up."""
+        """Defer, run ``text`` through the command layer in a thread, answer by follow-up.
+
+        With ``admin`` the person's Manage Server makes them a platform admin for the
+        command layer; a reply carrying a deal graph (``/briefbot deals graph``), or
+        ``graph``, attaches the alliance graph PNG."""
         await interaction.response.defer(ephemeral=private, thinking=True)
         ctx = context_of(interaction, admin=admin and is_manager(interaction))
         reply = await asyncio.to_thread(self.client.command_layer.handle, ctx, text)
         key = f"answer:discord:{ctx.channel_id}:{interaction.id}" if reply.answer is not None else None
         await send_interaction_reply(interaction, reply, deferred_ephemeral=private, key=key)
-        if graph and not reply.error:
+        if reply.error:
+            return
+        if reply.graph is not None:
+            await self._send_graph(interaction, None, list(reply.graph.deals), reply.graph.title)
+        elif graph:
             await self._send_graph(interaction, graph_company)
 
-    async def _send_graph(self, interaction: discord.Interaction[Any], company: str | None) -> None:
+    async def _send_graph(
+        self,
+        interaction: discord.Interaction[Any],
+        company: str | None,
+        ledger: list[DealRecord] | None = None,
+        title: str | None = None,
+    ) -> None:
+        """The alliance graph as a PNG follow-up: of ``ledger`` (titled ``title``), else of
+        ``company``'s deals (all deals without one); nothing to draw is one ephemeral line."""
         service = self.client.service
         try:
-            ledger = await asyncio.to_thread(service.deals, company=company or None)
-            png = await asyncio.to_thread(
-                deal_graph_png, ledger, service.company(company) if company else None
-            )
+            if ledger is None:
+                ledger = await asyncio.to_thread(service.deals, company=company or None)
+                company = service.company(company) if company else None
+            png = await asyncio.to_thread(deal_graph_png, ledger, company, title)
         except UsageError as exc:
             await send_interaction_reply(
                 interaction, Reply(str(exc), ephemeral=True, error=True), deferred_ephemeral=True
@@ -145,6 +161,10 @@ class SlashCommands(commands.Cog):
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
+
+class SlashCommands(CommandCog):
+    """The slash commands, each a thin wrapper over the command layer."""
+
     # -- everyone's commands -----------------------------------------------------------
 
     @app_commands.command(name="brief", description="A briefing of the latest stories, every sentence cited")
@@ -153,7 +173,7 @@ class SlashCommands(commands.Cog):
     async def brief(
         self, interaction: discord.Interaction[Any], topic: str | None = None, since: str | None = None
     ) -> None:
-        await self.run(interaction, f"brief {_arg(split_choice(topic or '', None)[1])} {since or ''}")
+        await self.run(interaction, f"brief {option_arg(split_choice(topic or '', None)[1])} {since or ''}")
 
     @app_commands.command(name="ask", description="An answer from the news, with its sources")
     @app_commands.describe(question="what you want to know")
@@ -182,7 +202,7 @@ class SlashCommands(commands.Cog):
     async def deals(
         self, interaction: discord.Interaction[Any], company: str | None = None, graph: bool = False
     ) -> None:
-        name = _arg(split_choice(company or "", None)[1])
+        name = option_arg(split_choice(company or "", None)[1])
         await self.run(interaction, f"deals {name}", graph=graph, graph_company=name or None)
 
     @app_commands.command(name="stories", description="The top stories, most important first")
@@ -191,7 +211,7 @@ class SlashCommands(commands.Cog):
     async def stories(
         self, interaction: discord.Interaction[Any], topic: str | None = None, since: str | None = None
     ) -> None:
-        await self.run(interaction, f"stories {_arg(split_choice(topic or '', None)[1])} {since or ''}")
+        await self.run(interaction, f"stories {option_arg(split_choice(topic or '', None)[1])} {since or ''}")
 
     # -- admins (Manage Server) ------------------------------------------------------------
 
@@ -207,7 +227,7 @@ class SlashCommands(commands.Cog):
         url: str | None = None,
         topic: str | None = None,
     ) -> None:
-        text = f"feeds {action} {_arg(url)} {_arg(split_choice(topic or '', None)[1])}"
+        text = f"feeds {action} {option_arg(url)} {option_arg(split_choice(topic or '', None)[1])}"
         await self.run(interaction, text, private=True, admin=True)
 
     @app_commands.command(name="schedule", description="When this channel's digest is posted (admins)")
@@ -223,7 +243,7 @@ class SlashCommands(commands.Cog):
         zone: str | None = None,
         days: str | None = None,
     ) -> None:
-        text = f"schedule {_arg(at)} {_arg(zone)} {_arg(days)}" if at else "schedule"
+        text = f"schedule {option_arg(at)} {option_arg(zone)} {option_arg(days)}" if at else "schedule"
         await self.run(interaction, text, private=True, admin=True)
 
     # -- autocomplete ------------------------------------------------------------------

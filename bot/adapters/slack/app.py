@@ -5,8 +5,10 @@
 signing secret (a bad or stale one gets 401).
 
 - **Slash commands** (``/brief``, ``/ask``, ``/subscribe``, ``/unsubscribe``,
-  ``/subscriptions``, ``/deals``, ``/stories``, ``/feeds``, ``/schedule``, ``/followups``)
-  are acked at once;
+  ``/subscriptions``, ``/deals``, ``/stories``, ``/quiet``, ``/digest``, ``/feeds``,
+  ``/schedule``, ``/followups``, and the catch-all ``/briefbot COMMAND ...`` reaching every
+  command of the layer, ``/mute`` and ``/unmute`` included since Slack keeps ``/mute`` for
+  itself; ``/briefbot`` alone is ``/help``) are acked at once;
   the work runs after the ack in bolt's listener thread (``process_before_response`` off).
   The command layer gets ``is_platform_admin`` from ``users.info`` (``is_admin`` or
   ``is_owner``). Replies are rendered by :mod:`bot.adapters.slack.render`: a briefing's
@@ -106,9 +108,12 @@ SLASH_COMMANDS = (
     "subscriptions",
     "deals",
     "stories",
+    "quiet",
+    "digest",
     "feeds",
     "schedule",
     "followups",
+    "briefbot",  # the catch-all: /briefbot COMMAND ... (the command layer strips the word)
 )
 REPLIES_LIMIT = 50  # messages of a thread re-read for context
 FOLLOWUP_VIEW = "ask_followup_modal"  # the follow-up modal's callback id

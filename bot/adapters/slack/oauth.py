@@ -13,7 +13,9 @@ authorised with the bot token of its team instead of one ``SLACK_BOT_TOKEN``.
   installation; bolt answers with a small success or failure page.
 
 :func:`handle_oauth` runs either request through the app's :class:`OAuthFlow` for any HTTP
-server (briefbot's serves them beside ``/slack/events``).
+server (briefbot's serves them beside ``/slack/events``). Scheduled digests and alerts go out
+with the token of the installation that owns each destination
+(:mod:`bot.adapters.slack.workspaces`).
 """
 
 from __future__ import annotations
@@ -22,15 +24,12 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from slack_bolt import App, BoltRequest
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Engine
-
-from bot.core.delivery import TransientError
 
 log = logging.getLogger(__name__)
 
@@ -132,20 +131,3 @@ def handle_oauth(
     out = {name.lower(): values[0] for name, values in response.headers.items() if values}
     out.pop("content-length", None)
     return response.status, response.body.encode("utf-8"), out
-
-
-class NoWorkspacePublisher:
-    """The outbox's publisher of ``slack:`` destinations when only OAuth is set up (no
-    ``SLACK_BOT_TOKEN``): a destination names no workspace, so there is no token to post
-    with. Every post is a transient failure, so deliveries stay claimed and no channel is
-    disabled; setting ``SLACK_BOT_TOKEN`` (the workspace digests and alerts go to) posts them."""
-
-    REASON = "slack: scheduled posts need SLACK_BOT_TOKEN (OAuth alone names no workspace)"
-
-    def post(self, destination: str, payload: Mapping[str, Any], key: str) -> None:
-        """Refuse, transiently."""
-        raise TransientError(self.REASON)
-
-    def already_delivered(self, destination: str, key: str) -> bool:
-        """Unknown, transiently."""
-        raise TransientError(self.REASON)

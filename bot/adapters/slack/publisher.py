@@ -55,6 +55,14 @@ PERMANENT_ERRORS = frozenset(
 )
 
 
+class SlackRefused(PermanentError):
+    """A permanent refusal from Slack's Web API; ``code`` is Slack's error (``channel_not_found``)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"slack: {code}")
+        self.code = code
+
+
 def delivery_metadata(key: str) -> dict[str, Any]:
     """The message metadata that tags a post with its outbox key."""
     return {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
@@ -70,7 +78,7 @@ class SlackPublisher:
 
     def post(self, destination: str, payload: Mapping[str, Any], key: str) -> None:
         """Post ``payload`` to ``destination`` (``slack:C…`` or ``slack:U…``) tagged with ``key``."""
-        channel = _channel(destination)
+        channel = destination_channel(destination)
         messages = payload_messages(payload, key)
         blocks, text = messages[0]
         first = self._call(
@@ -103,7 +111,7 @@ class SlackPublisher:
 
     def already_delivered(self, destination: str, key: str) -> bool:
         """True when one of the channel's recent messages carries ``key`` in its metadata."""
-        channel = self._history_channel(_channel(destination))
+        channel = self._history_channel(destination_channel(destination))
         data = self._call(
             "conversations_history", channel=channel, limit=self.history_window, include_all_metadata=True
         )
@@ -147,11 +155,12 @@ def raise_mapped(exc: SlackApiError) -> NoReturn:
         )
         raise TransientError(f"slack rate limit (ratelimited), retry after {retry_after or '?'} s")
     if error in PERMANENT_ERRORS:
-        raise PermanentError(f"slack: {error}")
+        raise SlackRefused(error)
     raise TransientError(f"slack: {error} (HTTP {status})")
 
 
-def _channel(destination: str) -> str:
+def destination_channel(destination: str) -> str:
+    """The channel or user id of ``slack:C…`` / ``slack:U…``; a PermanentError for anything else."""
     platform, _, channel = destination.partition(":")
     if platform != PLATFORM or not channel:
         raise PermanentError(f"the Slack publisher cannot post to {destination}")
