@@ -18,7 +18,14 @@ import pytest
 
 from bot.core.models import FetchResult
 from bot.errors import FetchError, UnsafeURLError
-from bot.ingest.fetch import DEFAULT_USER_AGENT, HttpFetcher, parse_retry_after
+from bot.ingest import fetch as fetch_module
+from bot.ingest.fetch import (
+    DEFAULT_USER_AGENT,
+    HttpFetcher,
+    KeepAlivePool,
+    _connect_racing,
+    parse_retry_after,
+)
 from bot.ingest.guard import AsyncioBackend
 from tests.support.feedserver import FeedServer
 
@@ -581,7 +588,12 @@ def test_connection_closed_by_the_server_while_idle_is_replaced(feed_server: Fee
     assert feed_server.connections == 3
 
 
-def test_a_burst_to_one_host_opens_connections_a_few_at_a_time(feed_server: FeedServer) -> None:
+def test_a_burst_to_one_host_opens_connections_a_few_at_a_time(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        KeepAlivePool, "OPENING_SPACING", 0.4
+    )  # the answers, not the spacing, free slots here
     feed_server.slow("/slow", RSS, delay=0.1)  # well inside the 0.5 s opening grace, even on a loaded machine
 
     async def go() -> list[FetchResult]:
@@ -594,6 +606,112 @@ def test_a_burst_to_one_host_opens_connections_a_few_at_a_time(feed_server: Feed
     # one connection per request would make 16.
     assert feed_server.connections <= 12
     assert feed_server.max_concurrent <= 12
+
+
+def test_connections_open_at_the_spacing_without_waiting_for_answers(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no answer coming and a grace far away, new connections still open: each opening
+    slot frees OPENING_SPACING after its connect, so a burst ramps up at a steady pace."""
+    monkeypatch.setattr(KeepAlivePool, "OPENING_GRACE", 60.0)
+    monkeypatch.setattr(KeepAlivePool, "OPENING_SPACING", 0.02)
+    feed_server.hang("/hang", seconds=30)
+
+    async def go() -> int:
+        async with HttpFetcher(**{**TEST_OPTIONS, "per_host": 16}) as fetcher:
+            hanging = [asyncio.create_task(fetcher.fetch(feed_server.url("/hang"))) for _ in range(10)]
+            deadline = time.monotonic() + 10
+            while feed_server.connections < 10 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            for task in hanging:
+                task.cancel()
+            await asyncio.gather(*hanging, return_exceptions=True)
+            return feed_server.connections
+
+    assert asyncio.run(go()) == 10  # 4 at a time and never an answer: only the spacing freed slots
+
+
+class _Stream:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.closed = False
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class _ScriptedBackend:
+    """connect_tcp attempts follow a script: ("hang",), ("gate",), ("ok", delay) or ("fail", delay)."""
+
+    def __init__(self, script: list[tuple[Any, ...]]) -> None:
+        self.script = script
+        self.attempts = 0
+        self.streams: list[_Stream] = []
+        self.gate = asyncio.Event()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, **_: Any) -> _Stream:
+        step = self.script[self.attempts]
+        self.attempts += 1
+        if step[0] == "hang":
+            await asyncio.sleep(3600)
+        if step[0] == "gate":  # wait until every attempt has started, then connect together
+            if self.attempts == len(self.script):
+                self.gate.set()
+            await self.gate.wait()
+            step = ("ok", 0.0)
+        await asyncio.sleep(step[1])
+        if step[0] == "fail":
+            raise httpcore.ConnectError(f"attempt {self.attempts} refused")
+        stream = _Stream(f"attempt {self.attempts}")
+        self.streams.append(stream)
+        return stream
+
+
+def _race(backend: _ScriptedBackend) -> Any:
+    async def go() -> Any:
+        stream = await _connect_racing(backend, "feeds.example", 80, 5.0)  # type: ignore[arg-type]
+        await asyncio.sleep(0.3)  # let a losing attempt finish and be closed
+        return stream
+
+    return asyncio.run(go())
+
+
+def test_a_dropped_handshake_is_raced_by_a_second_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SYN dropped by a full accept queue is retried by the kernel only after a second;
+    a second attempt joins after CONNECT_RACE_AFTER and the first to connect wins."""
+    monkeypatch.setattr(fetch_module, "CONNECT_RACE_AFTER", 0.05)
+    backend = _ScriptedBackend([("hang",), ("ok", 0.0)])
+    assert _race(backend).name == "attempt 2" and backend.attempts == 2
+
+
+def test_a_quick_connect_or_refusal_starts_no_second_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fetch_module, "CONNECT_RACE_AFTER", 0.2)
+    quick = _ScriptedBackend([("ok", 0.0)])
+    assert _race(quick).name == "attempt 1" and quick.attempts == 1
+    refused = _ScriptedBackend([("fail", 0.0)])
+    with pytest.raises(httpcore.ConnectError, match="attempt 1 refused"):
+        _race(refused)
+    assert refused.attempts == 1
+
+
+def test_a_losing_attempt_that_connects_too_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fetch_module, "CONNECT_RACE_AFTER", 0.05)
+    both_connect = _ScriptedBackend([("gate",), ("gate",)])  # both connect in the same turn
+    winner = _race(both_connect)
+    assert both_connect.attempts == 2 and not winner.closed
+    assert [s.closed for s in both_connect.streams if s is not winner] == [True]
+
+
+def test_a_cancelled_loser_never_connects_and_a_double_failure_is_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fetch_module, "CONNECT_RACE_AFTER", 0.05)
+    slow_first = _ScriptedBackend([("ok", 0.15), ("ok", 0.0)])
+    assert _race(slow_first).name == "attempt 2" and len(slow_first.streams) == 1
+    both_fail = _ScriptedBackend([("fail", 0.1), ("fail", 0.1)])
+    with pytest.raises(httpcore.ConnectError):
+        _race(both_fail)
+    assert both_fail.attempts == 2
 
 
 def test_slow_first_answers_do_not_hold_up_other_feeds_on_the_host(feed_server: FeedServer) -> None:
