@@ -184,3 +184,22 @@ def test_with_no_adapter_left_the_run_exits_1_with_the_reason(
     text = err.decode()
     assert proc.returncode == 1, text
     assert "briefbot: Discord: Discord refused DISCORD_TOKEN" in text and "Traceback" not in text
+
+
+def test_slack_startup_prints_no_sdk_noise(
+    env: dict[str, str], tmp_path: Path, slack_api: FakeSlack, slack_socket: FakeSocket
+) -> None:
+    """Only briefbot's own lines reach the terminal (bolt's 'token will be unused' does not)."""
+    slack_api.socket_url = slack_socket.url
+    proc = start_run(tmp_path, slack_env(slack_api))
+    try:
+        wait(proc, lambda: slack_socket.connected >= 1, "Slack's websocket")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err.decode()
+        assert "will be unused" not in err.decode()
+        assert all(line.startswith("briefbot") for line in err.decode().splitlines() if line.strip())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

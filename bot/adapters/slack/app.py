@@ -98,6 +98,18 @@ from bot.core.commands import CommandContext, Reply
 
 log = logging.getLogger(__name__)
 
+
+class _NotOurToken(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment on its own and warns that the client
+    we pass (which carries that token, or none with OAuth) wins: true, and noise for users."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("As you gave `client` as well")
+
+
+_BOLT_LOG = logging.getLogger(__name__ + ".bolt")
+_BOLT_LOG.addFilter(_NotOurToken())
+
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
 SLASH_COMMANDS = (
@@ -249,6 +261,7 @@ class SlackAdapter:
             oauth_settings=oauth_settings,
             token_verification_enabled=False,  # no auth.test at construction; bolt calls it on first use
             process_before_response=False,  # ack first, work afterwards
+            logger=_BOLT_LOG,
         )
         self.app.middleware(self._dedupe)
         for name in SLASH_COMMANDS:
