@@ -9,7 +9,7 @@ from typing import Any
 from bot.cli.common import ProgressBar, open_app, print_json
 from bot.core.analysis import AnalyzeReport
 from bot.core.ranking import Ranked
-from bot.core.records import ChipRecord, DealRecord, StoryDeal
+from bot.core.records import ChipRecord, DealRecord
 from bot.core.since import parse_since
 from bot.errors import UsageError
 
@@ -200,14 +200,11 @@ async def _deals(args: argparse.Namespace) -> int:
 
 
 def _write_graph(path: Path, ledger: list[DealRecord], company: str | None) -> None:
-    from bot.render.deal_graph import GraphEdge, render_deal_graph  # Pillow loads only when drawing
+    # Pillow loads only when drawing
+    from bot.render.deal_graph import render_deal_graph
+    from bot.render.ledger_graph import ledger_edges
 
-    edges = []
-    for r in ledger:
-        d = r.deal
-        label = " ".join(part for part in (d.kind, _short_amount(d), _year(r)) if part)
-        for source, target in d.edges():
-            edges.append(GraphEdge(source, target, d.kind, label))
+    edges = ledger_edges(ledger)
     if not edges:
         raise UsageError("no deals to draw; try --since all, or run `briefbot ingest` first")
     title = "Who invests in, partners with and supplies whom" + (f": {company}" if company else "")
@@ -219,23 +216,6 @@ def _write_graph(path: Path, ledger: list[DealRecord], company: str | None) -> N
         path.write_bytes(png)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def _short_amount(deal: StoryDeal) -> str:
-    """ "up to $100B", "$4B", "$900M"; the written text for other currencies."""
-    m = deal.amount
-    if m is None:
-        return ""
-    if m.usd is None:
-        return deal.amount_text or ""
-    value = m.usd_high or m.usd
-    short = f"${value / 1e9:.3g}B" if value >= 1e9 else f"${value / 1e6:.3g}M"
-    return f"{m.qualifier} {short}" if m.qualifier else short
-
-
-def _year(record: DealRecord) -> str:
-    when = record.deal.announced or next((s.published for s in record.sources if s.published), None)
-    return f"({when.year})" if when else ""
 
 
 # ---- chips -----------------------------------------------------------------------------

@@ -34,7 +34,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine
 
-from bot.adapters.slack.app import EVENTS_PATH, FeedbackRecorder, HomeData, SlackAdapter, web_client
+from bot.adapters.ports import FeedbackRecorder
+from bot.adapters.slack.app import EVENTS_PATH, HomeData, SlackAdapter, web_client
 from bot.adapters.slack.dedupe import EventClaims, SharedDeduper
 from bot.adapters.slack.pacing import ChannelPacer, pace_listeners, paced, shared_pacer
 from bot.adapters.slack.publisher import SlackPublisher

@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import discord
 import yarl
@@ -47,34 +46,14 @@ from bot.adapters.discord.personal import PersonalCommands
 from bot.adapters.discord.questions import Questions
 from bot.adapters.discord.slash import SlashCommands
 from bot.adapters.discord.views import FollowUpView, SubscribeButton, VoteButton, tell
-from bot.core.ask import Turn
-from bot.core.commands import CommandContext, CommandLayer, Reply
+from bot.adapters.ports import Commands, FeedbackRecorder, ThreadMemory
+from bot.core.commands import CommandLayer
 from bot.core.service import Service
 
 log = logging.getLogger(__name__)
 
 CogFactory = Callable[["BriefbotClient"], commands.Cog]
 COGS: tuple[CogFactory, ...] = (SlashCommands, PersonalCommands, Questions)  # one per feature, in load order
-
-
-class Commands(Protocol):
-    """What the adapter needs of :class:`~bot.core.commands.CommandLayer`."""
-
-    def handle(self, ctx: CommandContext, text: str) -> Reply: ...
-
-
-class ThreadMemory(Protocol):
-    """The Asker's thread memory (``thread_turns`` store)."""
-
-    def thread_turns(self, thread_id: str, limit: int = 20) -> list[Turn]: ...
-
-    def add_turns(self, thread_id: str, turns: Sequence[Turn]) -> None: ...
-
-
-class FeedbackRecorder(Protocol):
-    """Where 👍/👎 go (``SqlStore.record_feedback``)."""
-
-    def record_feedback(self, platform: str, user_id: str, key: str, vote: int, at: datetime) -> None: ...
 
 
 def default_intents() -> discord.Intents:

@@ -77,6 +77,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.adapters.ports import Commands, FeedbackRecorder, ThreadMemory
 from bot.adapters.slack.render import (
     ASK_FOLLOWUP,
     FEEDBACK_DOWN,
@@ -134,26 +135,6 @@ DEDUP_SIZE = 10_000  # event ids remembered per process
 _LEADING_MENTIONS = re.compile(r"^(?:\s*<@[A-Z0-9]+(?:\|[^>]*)?>)+\s*")
 
 Message = tuple[list[Block], str]
-
-
-class Commands(Protocol):
-    """What the adapter needs of :class:`~bot.core.commands.CommandLayer`."""
-
-    def handle(self, ctx: CommandContext, text: str) -> Reply: ...
-
-
-class ThreadMemory(Protocol):
-    """The thread memory the command layer's ``/ask`` uses (``thread_turns`` store)."""
-
-    def thread_turns(self, thread_id: str, limit: int = 20) -> list[Turn]: ...
-
-    def add_turns(self, thread_id: str, turns: Sequence[Turn]) -> None: ...
-
-
-class FeedbackRecorder(Protocol):
-    """Where 👍/👎 go (``SqlStore.record_feedback``)."""
-
-    def record_feedback(self, platform: str, user_id: str, key: str, vote: int, at: datetime) -> None: ...
 
 
 class FollowupSettings(Protocol):
