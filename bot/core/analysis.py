@@ -241,6 +241,19 @@ def _date(article: Article) -> datetime | None:
     return article.published
 
 
+def analysis_order(article: Article) -> tuple[datetime, int, str]:
+    """The order articles join stories in: by date, the fullest report first, then URL.
+
+    Clustering is incremental, so the order decides close calls. Articles of one pass are
+    stored in whatever order their feeds answered; sorting them by date (an undated one
+    by the hour it was fetched), then longest text first, then canonical URL (never by id
+    or fetch instant) gives the same stories however the fetches raced, and a story
+    starts from its most complete account, which the shorter reports then join.
+    """
+    when = article.published or article.fetched_at.replace(minute=0, second=0, microsecond=0)
+    return (when, -len(article.text), article.canonical_url or article.url or "")
+
+
 class Analyzer:
     """Extracts and clusters newly stored articles; see the module docstring."""
 
@@ -273,7 +286,7 @@ class Analyzer:
         report = AnalyzeReport()
         pending = self.store.articles_to_analyze(limit=0)
         if pending:
-            pending.sort(key=lambda a: (a.published or a.fetched_at, a.id))
+            pending.sort(key=analysis_order)
             clusterer, tracked = self._restore(pending)
             total = len(pending)
             for begin in range(0, total, self.chunk):

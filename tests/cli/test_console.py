@@ -75,7 +75,7 @@ def test_run_answers_commands_from_a_pipe(
     # The ingest pass ran first; the failing feed did not stop anything.
     assert f"failed: {feeds.url('/down.xml')}" in out
     assert "3 feeds: 2 fetched, 0 not modified, 1 failed" in out
-    replies = out.split("Commands (the leading / is optional):", 1)[1]
+    replies = out.split("Commands (the leading / is optional;", 1)[1]
     assert "Admin commands:" in replies  # the local user is an admin
     assert "\nFollowing topic chips.\n" in replies
     assert "\nYou follow: topic chips.\n" in replies
@@ -159,4 +159,4 @@ def test_a_crashing_reply_prints_one_line(app: App, monkeypatch: pytest.MonkeyPa
     assert asyncio.run(adapter.run()) == 0
     first, second = out.getvalue().split("\n\n", 1)
     assert first == "error: RuntimeError: boom"
-    assert second.startswith("Commands (the leading / is optional):")
+    assert second.startswith("Commands (the leading / is optional;")
