@@ -56,8 +56,9 @@ class _Connection:
     READ_SIZE = 64 * 1024
     MAX_HEAD_SIZE = 100 * 1024  # request/status line plus headers, as httpcore allows
 
-    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+    def __init__(self, stream: httpcore.AsyncNetworkStream, *, raced: bool = False) -> None:
         self.stream = stream
+        self.raced = raced  # the TCP handshake stalled and was raced by a second attempt
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=self.MAX_HEAD_SIZE)
         self.idle_since = 0.0
 
@@ -72,7 +73,7 @@ class _Connection:
         origin = request.url.origin
         host = origin.host.decode("ascii")
         timeout = request.extensions.get("timeout", {}).get("connect")
-        stream = await _connect_racing(backend, host, origin.port, timeout)
+        stream, raced = await _connect_racing(backend, host, origin.port, timeout)
         if origin.scheme == b"https":
             sni = request.extensions.get("sni_hostname") or host
             try:
@@ -80,7 +81,7 @@ class _Connection:
             except BaseException:
                 await stream.aclose()
                 raise
-        return cls(stream)
+        return cls(stream, raced=raced)
 
     async def send(self, request: httpcore.Request) -> httpcore.Response:
         """Send ``request`` and read the response head; the body is read from the result."""
@@ -151,24 +152,25 @@ class _Connection:
 _OriginKey = tuple[bytes, bytes, int]
 
 
-CONNECT_RACE_AFTER = 0.25  # seconds before a second connection attempt joins a slow first one
+CONNECT_RACE_AFTER = 0.1  # seconds before a second connection attempt joins a slow first one
 
 
 async def _connect_racing(
     backend: httpcore.AsyncNetworkBackend, host: str, port: int, timeout: float | None
-) -> httpcore.AsyncNetworkStream:
+) -> tuple[httpcore.AsyncNetworkStream, bool]:
     """Connect, starting a second attempt if the first has not connected within
-    ``CONNECT_RACE_AFTER``; the first to connect wins and the other is closed.
+    ``CONNECT_RACE_AFTER``; the first to connect wins and the other is closed. Returns
+    the stream and whether a second attempt was needed.
 
     A server whose accept queue is full drops the handshake silently, and the kernel
-    retries it only after a second. A fresh attempt a quarter-second later usually gets
-    in at once; on a slow link (a handshake slower than that) it merely costs one extra
-    SYN, as Happy Eyeballs' attempt delay does.
+    retries it only after a second. A fresh attempt a tenth of a second later usually
+    gets in; on a slow link (a handshake slower than that) it merely costs one extra SYN,
+    as Happy Eyeballs' attempt delay (RFC 8305, at least 100 ms) does.
     """
     first = asyncio.ensure_future(backend.connect_tcp(host, port, timeout=timeout))
     done, _ = await asyncio.wait({first}, timeout=CONNECT_RACE_AFTER)
     if done:
-        return first.result()
+        return first.result(), False
     second = asyncio.ensure_future(backend.connect_tcp(host, port, timeout=timeout))
     pending = {first, second}
     error: BaseException | None = None
@@ -180,7 +182,7 @@ async def _connect_racing(
                 for loser in [*winners[1:], *pending]:  # both may connect in one turn of the loop
                     loser.add_done_callback(_close_if_connected)
                     loser.cancel()
-                return winners[0].result()
+                return winners[0].result(), True
             error = error or next(iter(done)).exception()
     except BaseException:
         for attempt in pending:
@@ -217,7 +219,6 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
 
     OPENING_PER_ORIGIN = 4  # fits even the default listen backlog (5) of Python's socketserver
     OPENING_GRACE = 0.5  # seconds after which a slow first answer no longer holds up new connections
-    OPENING_SPACING = 0.012  # seconds after a connect before its slot opens another (or its answer)
 
     def __init__(
         self, *, network_backend: httpcore.AsyncNetworkBackend, max_idle: int, keepalive_expiry: float = 5.0
@@ -230,7 +231,7 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         self._max_idle = max_idle
         self._keepalive = keepalive_expiry
         self._idle: dict[_OriginKey, list[_Connection]] = {}
-        self._opening: dict[_OriginKey, asyncio.Semaphore] = {}
+        self._opening: dict[_OriginKey, _OpeningPace] = {}
         self._idle_count = 0
         self._is_closed = False
         self._tls: ssl.SSLContext | None = None
@@ -241,12 +242,13 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         key = (origin.scheme, origin.host, origin.port)
         connection = await self._checkout(key)
         if connection is None:
-            slot = _OpeningSlot(self._opening_semaphore(key), self.OPENING_GRACE)
+            pace = self._opening_pace(key)
+            slot = _OpeningSlot(pace.semaphore, self.OPENING_GRACE)
             async with slot:
                 connection = await self._checkout(key)  # one may have come back meanwhile
                 if connection is None:
                     connection = await _Connection.open(self._network_backend, request, self._tls_context)
-                    slot.release_after(self.OPENING_SPACING)
+                    slot.release_after(pace.connected(raced=connection.raced))
                     return await self._send(connection, key, request)
         try:
             return await self._send(connection, key, request)
@@ -255,21 +257,12 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         connection = await _Connection.open(self._network_backend, request, self._tls_context)
         return await self._send(connection, key, request)
 
-    def _opening_semaphore(self, key: _OriginKey) -> asyncio.Semaphore:
-        """Limits the connections to one origin that are new and have not answered yet.
-
-        New connections ramp up a few at a time instead of in one burst: a small server
-        whose accept queue overflows drops the handshake silently, and the requests
-        sent on those connections then stall for a second or more of TCP retransmission.
-        A slot frees when its connection's first answer arrives or ``OPENING_SPACING``
-        after the connect, whichever is first: measured against the feed farm (a Python
-        ``ThreadingHTTPServer``, listen backlog 5), 4 openings per 12 ms never stalled,
-        while 4 per 2-5 ms overflowed its accept queue and cost a 1 s retransmission.
-        """
-        slot = self._opening.get(key)
-        if slot is None:
-            slot = self._opening[key] = asyncio.Semaphore(self.OPENING_PER_ORIGIN)
-        return slot
+    def _opening_pace(self, key: _OriginKey) -> _OpeningPace:
+        """How fast new connections to one origin may open; see :class:`_OpeningPace`."""
+        pace = self._opening.get(key)
+        if pace is None:
+            pace = self._opening[key] = _OpeningPace(self.OPENING_PER_ORIGIN)
+        return pace
 
     async def _send(
         self, connection: _Connection, key: _OriginKey, request: httpcore.Request
@@ -338,6 +331,39 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         for connections in idle.values():
             for connection in connections:
                 await connection.aclose()
+
+
+class _OpeningPace:
+    """Paces the new connections to one origin to what its server can accept.
+
+    New connections ramp up a few at a time instead of in one burst: a server whose accept
+    queue is full drops the handshake silently, and the request then stalls until the
+    kernel or :func:`_connect_racing` tries again. ``semaphore`` holds the openings in
+    progress (``slots`` at most); each slot frees at its connection's first answer or
+    ``spacing`` after its connect, whichever is first. The spacing adapts: a handshake
+    that had to be raced (the server's accept queue was full) quadruples it, up to
+    ``SLOW``; every prompt one shortens it by a fifth, down to ``FAST``. Measured against
+    the feed farm (a Python ``ThreadingHTTPServer``, listen backlog 5): while it is idle
+    it accepts 4 handshakes per 3 ms without a drop, but while it renders and gzips
+    bodies, even 4 per 12 ms overflowed, so no fixed spacing fits both.
+    """
+
+    START = 0.012  # seconds: the spacing of an origin not yet measured
+    FAST = 0.003  # seconds: the spacing while the server keeps up
+    SLOW = 0.05  # seconds: the most the spacing backs off to
+
+    def __init__(self, slots: int) -> None:
+        self.semaphore = asyncio.Semaphore(slots)
+        self.spacing = self.START
+
+    def connected(self, *, raced: bool) -> float:
+        """Record a new connection (``raced``: its handshake stalled); returns the delay
+        before its slot frees."""
+        if raced:
+            self.spacing = min(self.SLOW, self.spacing * 4)
+        else:
+            self.spacing = max(self.FAST, self.spacing * 0.8)
+        return self.spacing
 
 
 class _OpeningSlot:

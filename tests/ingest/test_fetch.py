@@ -591,9 +591,9 @@ def test_connection_closed_by_the_server_while_idle_is_replaced(feed_server: Fee
 def test_a_burst_to_one_host_opens_connections_a_few_at_a_time(
     feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(
-        KeepAlivePool, "OPENING_SPACING", 0.4
-    )  # the answers, not the spacing, free slots here
+    # the answers, not the spacing, free slots here
+    monkeypatch.setattr(fetch_module._OpeningPace, "START", 0.4)
+    monkeypatch.setattr(fetch_module._OpeningPace, "FAST", 0.4)
     feed_server.slow("/slow", RSS, delay=0.1)  # well inside the 0.5 s opening grace, even on a loaded machine
 
     async def go() -> list[FetchResult]:
@@ -612,9 +612,9 @@ def test_connections_open_at_the_spacing_without_waiting_for_answers(
     feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With no answer coming and a grace far away, new connections still open: each opening
-    slot frees OPENING_SPACING after its connect, so a burst ramps up at a steady pace."""
+    slot frees the origin's spacing after its connect, so a burst ramps up at a steady pace."""
     monkeypatch.setattr(KeepAlivePool, "OPENING_GRACE", 60.0)
-    monkeypatch.setattr(KeepAlivePool, "OPENING_SPACING", 0.02)
+    monkeypatch.setattr(fetch_module._OpeningPace, "START", 0.02)
     feed_server.hang("/hang", seconds=30)
 
     async def go() -> int:
@@ -669,11 +669,26 @@ class _ScriptedBackend:
 
 def _race(backend: _ScriptedBackend) -> Any:
     async def go() -> Any:
-        stream = await _connect_racing(backend, "feeds.example", 80, 5.0)  # type: ignore[arg-type]
+        stream, raced = await _connect_racing(backend, "feeds.example", 80, 5.0)  # type: ignore[arg-type]
+        assert raced == (backend.attempts > 1)
         await asyncio.sleep(0.3)  # let a losing attempt finish and be closed
         return stream
 
     return asyncio.run(go())
+
+
+def test_openings_speed_up_while_the_server_keeps_up_and_back_off_when_it_drops_handshakes() -> None:
+    """The spacing between new connections to one origin starts at START, shrinks towards
+    FAST with each prompt handshake and quadruples (up to SLOW) after one had to be raced."""
+    pace = fetch_module._OpeningPace(4)
+    Pace = fetch_module._OpeningPace
+    spacings = [pace.connected(raced=False) for _ in range(20)]
+    assert spacings[0] < Pace.START and spacings == sorted(spacings, reverse=True)
+    assert spacings[-1] == Pace.FAST
+    assert pace.connected(raced=True) == 4 * Pace.FAST
+    for _ in range(5):
+        pace.connected(raced=True)
+    assert pace.spacing == Pace.SLOW
 
 
 def test_a_dropped_handshake_is_raced_by_a_second_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
