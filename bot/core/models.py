@@ -59,6 +59,7 @@ class Feed:
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
+    item_digests: str | None = None  # digests of the items of the last stored body (bot.ingest.items)
     last_fetch: datetime | None = None
     last_success: datetime | None = None
     next_fetch: datetime | None = None

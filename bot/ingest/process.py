@@ -6,6 +6,7 @@ from datetime import datetime
 
 from bot.core.models import Feed
 from bot.core.ports import FeedStore
+from bot.ingest.items import item_layout
 from bot.ingest.parse import parse_feed
 
 
@@ -21,9 +22,21 @@ def ingest_body(
 ) -> int:
     """Parse ``body`` and store its new entries and ``feed``'s state in one transaction.
 
+    Only the items not in the feed's last stored body are parsed (see
+    :mod:`bot.ingest.items`); the digests of this body's items are stored with the state.
     Returns the number of new articles; raises ParseError when the body is no feed.
     """
-    parsed = parse_feed(body, url, headers)
+    layout = item_layout(body)
+    fresh = layout.new_items(feed.item_digests) if layout is not None else None
+    feed.item_digests = layout.encode() if layout is not None else None
+    if fresh is not None and not fresh:
+        return store.store_entries(feed, [], now=now, backfill=backfill)  # nothing new: state only
+    document = layout.only(body, fresh) if layout is not None and fresh else body
+    parsed = parse_feed(document, url, headers)
+    if fresh is not None and any(e.url and "#" in e.url for e in parsed.entries):
+        # Posts that differ only by their #fragment keep it in their canonical URL, which
+        # depends on the feed's other items: read the whole document.
+        parsed = parse_feed(body, url, headers)
     if parsed.title and not feed.title:
         feed.title = parsed.title
     if parsed.site_url and not feed.site_url:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
 
 from bot.errors import StoreError
 from bot.store import schema
@@ -33,6 +33,12 @@ def _initial(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
+def _item_digests(conn: Connection) -> None:
+    # Databases from migration 1 on create feeds from today's table, which has the column.
+    if "item_digests" not in {c["name"] for c in inspect(conn).get_columns("feeds")}:
+        conn.execute(text("ALTER TABLE feeds ADD COLUMN item_digests TEXT"))
+
+
 def _stories(conn: Connection) -> None:
     tables = [schema.stories, schema.story_members, schema.story_entities, schema.deals]
     schema.metadata.create_all(conn, tables=tables)
@@ -53,6 +59,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (12, "per-channel options (thread follow-ups)", _channel_options),
     (13, "slack installations and oauth states (slack_sdk tables)", _slack_oauth),
     (14, "people's quiet hours and the alerts they hold back", _quiet),
+    (15, "digests of each feed's items, so changed feeds parse only new items", _item_digests),
 ]
 
 

@@ -75,6 +75,7 @@ feeds = Table(
     Column("etag", Text),
     Column("last_modified", Text),
     Column("body_hash", String(64)),
+    Column("item_digests", Text),  # migration 15
     Column("last_fetch", UTCDateTime),
     Column("last_success", UTCDateTime),
     Column("next_fetch", UTCDateTime),

@@ -55,6 +55,52 @@ def test_first_pass_stores_backfill_then_only_new_items(
     assert all("<" not in a.text for a in arts)
 
 
+def test_a_new_post_that_differs_from_an_old_one_only_by_its_fragment_is_kept(
+    env: dict[str, str], feed_server: FeedServer, capsys: Cap
+) -> None:
+    """Only a changed feed's new items are parsed, but a post like day.html#b still gets its
+    own article beside day.html#a: whether the fragment counts depends on the other items."""
+    morning = ("a", "Morning notes", "https://news.example/day.html#a")
+    evening = ("b", "Evening notes", "https://news.example/day.html#b")
+    feed_server.feed("/rss", rss([morning]), etag=True)
+    assert run_cli(capsys, "feeds", "add", feed_server.url("/rss")).code == 0
+    assert run_cli(capsys, "ingest", "--json").json()["new_articles"] == 1
+    feed_server.update("/rss", rss([morning, evening]))  # morning byte for byte as before
+    assert run_cli(capsys, "ingest", "--all", "--json").json()["new_articles"] == 1
+    titles = {a.title: a.url for a in open_store(env).recent_articles(10)}
+    assert titles == {"Morning notes": morning[2], "Evening notes": evening[2]}
+
+
+def test_a_changed_feed_stores_its_new_items_whole(
+    env: dict[str, str], feed_server: FeedServer, capsys: Cap
+) -> None:
+    """A new item read without the feed's old ones is stored as it reads in the whole feed:
+    relative links resolved against the channel's xml:base, text and dates intact."""
+
+    def doc(guids: list[str]) -> bytes:
+        items = "".join(
+            f"<item><guid>{g}</guid><title>Story {g}</title><link>stories/{g}.html</link>"
+            f"<pubDate>Tue, 02 Dec 2025 10:00:00 GMT</pubDate><dc:creator>Ada</dc:creator>"
+            f"<description>&lt;p&gt;Body of {g}.&lt;/p&gt;</description></item>"
+            for g in guids
+        )
+        return (
+            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/" xml:base="https://wire.example/news/">'
+            f"<channel><title>Wire</title><lastBuildDate>{len(guids)}</lastBuildDate>{items}</channel></rss>"
+        ).encode()
+
+    feed_server.feed("/rss", doc(["1", "2"]), etag=True)
+    assert run_cli(capsys, "feeds", "add", feed_server.url("/rss")).code == 0
+    assert run_cli(capsys, "ingest", "--json").json()["new_articles"] == 2
+    feed_server.update("/rss", doc(["3", "1", "2"]))
+    assert run_cli(capsys, "ingest", "--all", "--json").json()["new_articles"] == 1
+    new = next(a for a in open_store(env).recent_articles(10) if a.title == "Story 3")
+    assert new.url == "https://wire.example/news/stories/3.html"
+    assert (new.text, new.author, new.backfill) == ("Body of 3.", "Ada", False)
+    assert new.published == datetime(2025, 12, 2, 10, tzinfo=UTC)
+
+
 def test_unchanged_body_without_validators_is_not_reparsed(
     env: dict[str, str], feed_server: FeedServer, capsys: Cap
 ) -> None:
