@@ -52,7 +52,20 @@ def _memoize_feedparser_urls() -> None:
         fn = getattr(feedparser.mixin, name, None)
         if callable(fn) and not hasattr(fn, "cache_info"):
             setattr(feedparser.mixin, name, functools.lru_cache(maxsize=1024)(fn))
+    joined = feedparser.mixin._urljoin
 
+    def urljoin(base: str, uri: str) -> str:
+        # Every item's link and permalink is unique, so the cache cannot help: an absolute
+        # http(s) URL that urljoin would hand back unchanged is returned at once.
+        return uri if _PLAIN_ABSOLUTE.match(uri) else str(joined(base, uri))
+
+    feedparser.mixin._urljoin = urljoin
+
+
+# http(s) URLs that urllib's urljoin returns unchanged: a plain host (and port) right after
+# "//", and no character it would strip or re-split (whitespace, ";" params, an empty "?"
+# or "#").
+_PLAIN_ABSOLUTE = re.compile(r"https?://[A-Za-z0-9.:-]+(?:/[^\s;?#]*)?(?:\?[^\s;#]+)?(?:#[^\s;]+)?\Z")
 
 _memoize_feedparser_urls()
 

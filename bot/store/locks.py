@@ -1,4 +1,6 @@
-"""The analysis lock: one analyser per database at a time, across threads and processes.
+"""Locks across processes: the analysis lock, and SQLite writers taking turns (write_turn).
+
+The analysis lock: one analyser per database at a time, across threads and processes.
 
 Story ids come from a counter the analyser reads at its start (``next_story_id``), so two
 analysers on one database at once (``briefbot run``'s polling job and a user's
@@ -15,10 +17,12 @@ take turns; the second waits for the first, then sees its stories.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import Engine, text
 
@@ -89,3 +93,48 @@ def _file_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         handle.close()  # closing the descriptor drops the flock
+
+
+_turns: dict[tuple[int, str], tuple[threading.Lock, BinaryIO | None]] = {}
+
+
+@contextmanager
+def write_turn(engine: Engine) -> Iterator[None]:
+    """Take turns with the other processes writing to the same SQLite file (a no-op elsewhere).
+
+    SQLite has one writer at a time; a writer that finds the database locked polls it,
+    sleeping 1, 2, 5, 10 ms and more between tries, so parse workers storing at once lose
+    whole milliseconds per transaction waiting for a lock held for less than one. An
+    exclusive ``flock`` on ``<database file>.write.lock`` queues them instead: the kernel
+    wakes the next one the moment the lock is released. The file is opened once per
+    process (a ``flock`` belongs to an open file, which a forked child would share).
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # no flock here (Windows): SQLite's own locking still holds
+        yield
+        return
+    key = (os.getpid(), database)
+    with _local_guard:
+        turn = _turns.get(key)
+        if turn is None:
+            handle: BinaryIO | None
+            try:
+                handle = open(database + ".write.lock", "ab")  # noqa: SIM115  (kept open)
+            except OSError:  # a read-only directory, say: SQLite's own locking still holds
+                handle = None
+            turn = _turns[key] = (threading.Lock(), handle)
+    thread_lock, held = turn
+    with thread_lock:  # the flock is shared by this process's threads: they queue here
+        if held is None:
+            yield
+            return
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(held.fileno(), fcntl.LOCK_UN)

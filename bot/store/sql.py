@@ -16,6 +16,7 @@ from bot.store.channel_sql import ChannelSql
 from bot.store.delivery_sql import DeliverySql
 from bot.store.feedback_sql import FeedbackSql
 from bot.store.llm_sql import LlmSql
+from bot.store.locks import write_turn
 from bot.store.quiet_sql import QuietSql
 from bot.store.retention_sql import RetentionSql
 from bot.store.rows import article_from, chunks
@@ -189,7 +190,8 @@ class SqlStore(
             unique.setdefault(entry.item_id, entry)
         for attempt in range(3):
             try:
-                return self._store_new(feed, unique, now=now, backfill=backfill)
+                with write_turn(self.engine):
+                    return self._store_new(feed, unique, now=now, backfill=backfill)
             except IntegrityError:
                 # Another worker stored one of these URLs first; now it is known: retry.
                 if attempt == 2:

@@ -395,3 +395,31 @@ def test_feed_farm_documents_in_every_format() -> None:
         for e in feed.entries:
             assert e.item_id == e.canonical_url or e.item_id.startswith("urn:feedfarm:")
             assert e.url and e.published and e.text.startswith(e.title.split(" as ")[0].split(" ")[0])
+
+
+def test_feedparser_url_joining_shortcut_gives_what_feedparser_would() -> None:
+    """briefbot hands feedparser a quicker URL join (absolute http(s) URLs come back as they
+    are); on any input it must give what feedparser's own join gives."""
+    import random
+
+    import feedparser
+
+    ours, theirs = feedparser.mixin._urljoin, feedparser.urls._urljoin
+    assert ours is not theirs
+    pieces = ["a", "/", ".", "..", "?", "#", ";", ":", "%20", "&", "=", " ", "\t", "\n", "[", "]", "é", "Ⅰ"]
+    starts = [
+        "http://",
+        "https://",
+        "HTTP://",
+        "http:///",
+        "http://h",
+        "https://news.example/",
+        "",
+        "mailto:",
+    ]
+    bases = ["", "http://x.example/a/b", "https://y.example/", "ftp://z/"]
+    rng = random.Random(7)
+    for _ in range(20_000):
+        uri = rng.choice(starts) + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        base = rng.choice(bases)
+        assert ours(base, uri) == theirs(base, uri), (base, uri)
