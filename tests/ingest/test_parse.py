@@ -423,3 +423,25 @@ def test_feedparser_url_joining_shortcut_gives_what_feedparser_would() -> None:
         uri = rng.choice(starts) + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
         base = rng.choice(bases)
         assert ours(base, uri) == theirs(base, uri), (base, uri)
+
+
+def test_feedparser_with_briefbots_speed_ups_reads_every_real_feed_as_it_ships() -> None:
+    """The speed-ups applied to feedparser (memoised URL joins, the absolute-URL shortcut,
+    shallow copies of its content params, direct dict lookups) change no field of any
+    entry of any real feed: compared with feedparser as shipped, in a process of its own."""
+    import subprocess
+    import sys
+
+    import bot.ingest.parse  # noqa: F401  (applies the speed-ups in this process)
+    from tests.support import plain_feedparser
+    from tests.support.corpus import corpus_dir
+
+    paths = [str(corpus_dir() / "feeds" / n) for n in feed_names() if not n.endswith(".json")]
+    shipped = subprocess.run(
+        [sys.executable, "-m", "tests.support.plain_feedparser", *paths],
+        capture_output=True,
+        check=True,
+        text=True,
+        cwd=plain_feedparser.REPO_ROOT,
+    )
+    assert json.loads(shipped.stdout) == plain_feedparser.read_all(paths)
