@@ -18,6 +18,7 @@ import json
 import re
 import time
 import unicodedata
+import xml.sax.expatreader
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -120,6 +121,31 @@ def _fast_feedparser_dict() -> None:
 
 
 _fast_feedparser_dict()
+
+
+def _buffer_expat_text() -> None:
+    """Have expat deliver each run of text in one piece.
+
+    Without ``buffer_text``, expat reports character data in pieces, split at every entity
+    reference and line break, so an escaped HTML description (``&lt;p&gt;...``) reaches
+    feedparser as dozens of calls through three Python layers; feedparser only joins the
+    pieces of an element again, so one call per run gives the same text. Applies to the
+    SAX expat reader feedparser uses in this process.
+    """
+    reader = xml.sax.expatreader.ExpatParser
+    if getattr(reader, "_briefbot_buffered", False):
+        return
+    original = reader.reset
+
+    def reset(self: xml.sax.expatreader.ExpatParser) -> None:
+        original(self)
+        self._parser.buffer_text = True  # type: ignore[attr-defined]
+
+    reader.reset = reset  # type: ignore[method-assign]
+    reader._briefbot_buffered = True  # type: ignore[attr-defined]
+
+
+_buffer_expat_text()
 
 
 @dataclass(slots=True)
