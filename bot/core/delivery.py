@@ -10,6 +10,12 @@ if not. A :class:`TransientError` is retried with exponential backoff; a
 :class:`PermanentError` (channel gone, no permission) marks the row **failed**, disables
 the destination and records an event for admins.
 
+``on_delivered`` runs once a row's post is on the platform (posted now, or confirmed
+there after a crash) and before the row is marked posted, whichever path settles it: the
+scheduler remembers a digest's briefing there, so a digest posted at restart from its
+stored payload is remembered like any other (the callback must be idempotent: a crash
+after it and before the mark runs it again).
+
 The payload is platform-neutral JSON data: ``kind``, a Markdown ``text`` every adapter
 can show, and the structured data (``briefing`` or the alert's story) for richer ones.
 """
@@ -115,6 +121,7 @@ class Outbox:
         clock: Clock,
         *,
         disable: Callable[[str], object] | None = None,
+        on_delivered: Callable[[Delivery], object] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         backoff: Sequence[float] = DEFAULT_BACKOFF,
     ) -> None:
@@ -122,6 +129,7 @@ class Outbox:
         self.publisher = publisher
         self.clock = clock
         self.disable = disable
+        self.on_delivered = on_delivered
         self.sleep = sleep
         self.backoff = tuple(backoff)
 
@@ -171,6 +179,7 @@ class Outbox:
         except PermanentError as exc:
             return self._fail(row, row.attempts, exc)
         if delivered:
+            self._delivered(row)
             self.store.finish_delivery(row.key, POSTED, attempts=row.attempts, now=self.clock.now())
             return "confirmed"
         return self._post(row)
@@ -190,10 +199,20 @@ class Outbox:
                 continue
             except PermanentError as exc:
                 return self._fail(row, attempts, exc)
+            self._delivered(row)
             self.store.finish_delivery(row.key, POSTED, attempts=attempts, now=self.clock.now())
             return "posted"
         self.store.finish_delivery(row.key, CLAIMED, attempts=attempts, now=self.clock.now(), error=error)
         return "pending"
+
+    def _delivered(self, row: Delivery) -> None:
+        """Run ``on_delivered``; its failure is logged and never un-posts the row."""
+        if self.on_delivered is None:
+            return
+        try:
+            self.on_delivered(row)
+        except Exception:
+            log.exception("after delivering %s", row.key)
 
     def _fail(self, row: Delivery, attempts: int, exc: Exception) -> Outcome:
         now = self.clock.now()

@@ -9,7 +9,9 @@ Jobs are rebuilt from the database at start, with stable ids and ``replace_exist
 - ``digest:<platform>:<id>``: one cron job per enabled channel, at its HH:MM on its days
   in its own time zone; it composes the channel's briefing since its last one and posts it
   through the outbox under the key ``digest:<platform>:<id>:<local slot>``; the briefing is
-  remembered for the channel ("Update:", the next window) only once it is delivered;
+  remembered for the channel ("Update:", the next window) only once it is delivered, by
+  whichever path delivers it (now, or at a restart from the payload the outbox stored),
+  once per key;
 - ``housekeeping``: daily, settles deliveries left claimed, deletes what is older than
   ``BRIEFBOT_RETENTION_DAYS`` (articles outside recent stories, emptied stories, model
   call log rows) and Slack event ids older than a day, and vacuums the database.
@@ -42,7 +44,9 @@ import signal
 import time
 import zoneinfo
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -50,7 +54,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.core.alerts import Alerter, AlertReport, interest_filter, person_destination
 from bot.core.analysis import AnalyzeReport
-from bot.core.delivery import Outbox, Outcome, Payload, Publisher, TransientError
+from bot.core.briefing import Briefing, briefing_from_json
+from bot.core.delivery import Delivery, Outbox, Outcome, Payload, Publisher, TransientError
 from bot.core.schedule import due_digests, slot_label
 from bot.core.subscriptions import Channel, day_numbers
 from bot.errors import BriefbotError
@@ -130,7 +135,13 @@ class BotScheduler:
         self.publishers = publishers
         settings = app.settings
         self.max_late = timedelta(seconds=settings.digest_max_late)
-        self.outbox = Outbox(app.store, publishers, self.clock, disable=self.service.disable_destination)
+        self.outbox = Outbox(
+            app.store,
+            publishers,
+            self.clock,
+            disable=self.service.disable_destination,
+            on_delivered=self._remember_digest,
+        )
         self.alerter = Alerter(
             app.store,
             self.outbox,
@@ -391,8 +402,39 @@ class BotScheduler:
         if briefing.empty:
             log.info("digest for %s at %s: nothing new", channel.key, slot_label(channel, slot))
             return "empty"
-        payload = {"kind": DIGEST, "text": briefing.to_markdown(), "briefing": briefing.as_json()}
-        outcome = self.outbox.deliver(key, destination, DIGEST, payload)
-        if outcome in ("posted", "confirmed", "pending"):  # pending: the outbox will post it
-            self.service.briefings.record_briefing(channel.key, briefing)
-        return outcome
+        outcome = self.outbox.deliver(key, destination, DIGEST, digest_payload(channel, briefing))
+        if outcome == "pending":  # the outbox will post it: the next digest must not repeat it
+            self.service.briefings.record_briefing(channel.key, briefing, key=key)
+        return outcome  # posted or confirmed: remembered by _remember_digest
+
+    def _remember_digest(self, row: Delivery) -> None:
+        """The outbox's ``on_delivered``: remember a delivered digest's briefing for its channel,
+        once per key (a digest posted at restart from its stored payload too)."""
+        if row.kind != DIGEST:
+            return
+        remembered = delivered_briefing(row.payload)
+        if remembered is not None:
+            self.service.briefings.record_briefing(*remembered, key=row.key)
+
+
+def digest_payload(channel: Channel, briefing: Briefing) -> dict[str, Any]:
+    """A digest as the outbox stores it: Markdown for every adapter, the briefing's data
+    for richer ones, and what :func:`delivered_briefing` needs to remember it."""
+    return {
+        "kind": DIGEST,
+        "text": briefing.to_markdown(),
+        "briefing": briefing.as_json(),
+        "channel": channel.key,
+        "fingerprints": {str(sid): fp for sid, fp in briefing.fingerprints.items()},
+    }
+
+
+def delivered_briefing(payload: Payload) -> tuple[str, Briefing] | None:
+    """(channel key, briefing with its stories' fingerprints) back from a digest payload;
+    None for a payload without them (claimed by an older briefbot)."""
+    channel, data = payload.get("channel"), payload.get("briefing")
+    if not isinstance(channel, str) or not isinstance(data, Mapping):
+        return None
+    fingerprints = payload.get("fingerprints") or {}
+    briefing = briefing_from_json(data)
+    return channel, replace(briefing, fingerprints={int(k): str(v) for k, v in fingerprints.items()})

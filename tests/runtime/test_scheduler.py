@@ -236,3 +236,64 @@ def test_a_digest_is_remembered_only_once_delivered(app: tuple[App, FrozenClock]
     assert out.getvalue().count(HEADER) == 1
     clock.value = DUE + timedelta(days=1)
     assert _jobs(built, out).run_digests() == {"digest:console:console:2026-11-27T09:00+01:00": "empty"}
+
+
+
+AMD_NEWS = (
+    "amd-deal",
+    "OpenAI taps AMD for 6GW of Instinct chips in multi-year deal",
+    "OpenAI agreed to deploy 6 gigawatts of AMD Instinct GPUs over several years, the first gigawatt "
+    "of MI450 arriving in late 2026. The deal gives OpenAI a warrant for up to 160 million AMD shares.",
+)
+
+
+class Platform:
+    """A chat platform that keeps what it was sent (like Slack's message metadata): the process
+    may die right after the platform took a post (``crash_after``) or before (``crash_before``)."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, str]] = []  # (key, text)
+        self.crash_before = self.crash_after = False
+
+    def post(self, destination: str, payload: Mapping[str, Any], key: str) -> None:
+        if self.crash_before:
+            raise Crash()
+        self.posts.append((key, str(payload["text"])))
+        if self.crash_after:
+            raise Crash()
+
+    def already_delivered(self, destination: str, key: str) -> bool:
+        return any(k == key for k, _ in self.posts)
+
+
+@pytest.mark.parametrize("crash", ["before the post", "after the platform took it"])
+def test_a_digest_settled_at_restart_is_remembered_so_the_next_does_not_repeat_it(
+    app: tuple[App, FrozenClock], crash: str
+) -> None:
+    """Day 1 is posted; day 2's digest is claimed and the process dies (before the post, or
+    after the platform took it but before the outbox marked it); the restart settles it from
+    the stored payload; day 3, with nothing new, must not tell day 2's story again."""
+    built, clock = app
+    platform = Platform()
+    clock.value = DUE
+    assert BotScheduler(built, Publishers({"console": platform})).run_digests() == {KEY: "posted"}
+    clock.value = DUE + timedelta(hours=20)
+    feed = built.store.due_feeds(clock.value, include_not_due=True)[0]
+    key, title, text = AMD_NEWS
+    entry = ParsedEntry(
+        item_id=key, url=f"https://{key}.example/", canonical_url=f"https://{key}.example/",
+        title=title, text=text, summary=text[:80], published=clock.value - timedelta(hours=1),
+    )  # fmt: skip
+    built.store.store_entries(feed, [entry], now=clock.value, backfill=False)
+    built.service.analyze()
+    clock.value = DUE + timedelta(days=1)
+    platform.crash_before, platform.crash_after = crash == "before the post", crash != "before the post"
+    with pytest.raises(Crash):
+        BotScheduler(built, Publishers({"console": platform})).run_digests()
+    platform.crash_before = platform.crash_after = False
+    restarted = BotScheduler(built, Publishers({"console": platform}))
+    asyncio.run(restarted.startup())  # posts or confirms the payload claimed before the crash
+    clock.value = DUE + timedelta(days=2)
+    assert restarted.run_digests() == {"digest:console:console:2026-11-28T09:00+01:00": "empty"}
+    texts = [text for _, text in platform.posts]
+    assert len(texts) == 2 and "Ironwood" in texts[0] and f"### {title}" in texts[1]
