@@ -2,10 +2,13 @@
 
 Jobs are rebuilt from the database at start, with stable ids and ``replace_existing``:
 
-- ``feeds``: every ``BRIEFBOT_FEED_INTERVAL`` seconds (with jitter) an ingest pass over the
-  due feeds (each feed's own interval and backoff decide which), analysis, breaking
-  alerts for the new or updated stories, and a refresh of the digest jobs (channels
-  added, changed or removed in the meantime);
+- ``feeds``: every minute (:data:`FEED_TICK`, or ``BRIEFBOT_FEED_INTERVAL`` when shorter,
+  with a few seconds of jitter) an ingest pass over the feeds that are due by their own
+  ``next_fetch`` (each feed's interval, default ``BRIEFBOT_FEED_INTERVAL``, plus its jitter,
+  or its backoff after failures: see :mod:`bot.core.feeds`), analysis, breaking alerts for
+  the new or updated stories and the held alerts whose quiet hours ended, and a refresh of
+  the digest jobs (channels added, changed or removed in the meantime); a tick with no
+  feed due fetches nothing;
 - ``digest:<platform>:<id>``: one cron job per enabled channel, at its HH:MM on its days
   in its own time zone; it composes the channel's briefing since its last one and posts it
   through the outbox under the key ``digest:<platform>:<id>:<local slot>``; the briefing is
@@ -39,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import signal
 import time
 import zoneinfo
@@ -73,6 +75,7 @@ LEADER_JOB = "leader"
 CRASH_AFTER_CLAIM = "BRIEFBOT_TEST_CRASH_AFTER_CLAIM"  # test hooks, see the module docstring
 PUBLISH_LOG = "BRIEFBOT_TEST_PUBLISH_LOG"
 DIGEST_LIMIT = 12
+FEED_TICK = 60  # seconds between looks for due feeds: each is fetched within a minute of its time
 SETTLED_AFTER = timedelta(hours=1)  # housekeeping leaves younger claims to the job posting them
 
 
@@ -103,6 +106,13 @@ class Publishers:
 
     def already_delivered(self, destination: str, key: str) -> bool:
         return self._for(destination).already_delivered(destination, key)
+
+
+def feeds_trigger(feed_interval: int) -> IntervalTrigger:
+    """When the feed job looks for due feeds: every :data:`FEED_TICK` seconds (or the feed
+    interval when shorter), a few seconds later at random (instances started together spread)."""
+    tick = min(FEED_TICK, feed_interval)
+    return IntervalTrigger(seconds=tick, jitter=max(1, tick // 10))
 
 
 def digest_key(channel: Channel, slot: datetime) -> str:
@@ -179,10 +189,9 @@ class BotScheduler:
             self.scheduler.start()
 
     def _add_jobs(self) -> None:
-        interval = self.app.settings.feed_interval
         self.scheduler.add_job(
             self.poll_job,
-            IntervalTrigger(seconds=interval, jitter=max(1, min(60, interval // 10))),
+            feeds_trigger(self.app.settings.feed_interval),
             id=FEEDS_JOB,
             replace_existing=True,
             coalesce=True,
@@ -275,7 +284,6 @@ class BotScheduler:
     async def poll_job(self) -> None:
         """Ingest the due feeds, analyse, alert, refresh the digest jobs; errors are logged."""
         try:
-            await asyncio.sleep(random.uniform(0, 1))  # spread instances started together
             await self.service.ingest()
             analysis = await asyncio.to_thread(self.service.analyze)
             await asyncio.to_thread(self.alerts, analysis.story_ids)

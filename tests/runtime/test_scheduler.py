@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import os
 import subprocess
 import sys
@@ -20,10 +21,11 @@ from bot.core.delivery import POSTED
 from bot.core.models import ParsedEntry
 from bot.core.quiet import QuietHours
 from bot.core.subscriptions import Subscription
-from bot.runtime.scheduler import LAST_RUN, BotScheduler, Publishers
+from bot.runtime.scheduler import FEED_TICK, LAST_RUN, BotScheduler, Publishers, feeds_trigger
 from bot.runtime.wiring import App, build
 from tests.cli.test_console import TPU_NEWS
 from tests.cli.test_story_commands import rss
+from tests.support.cli import run_cli
 from tests.support.feedserver import FeedServer
 
 START = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
@@ -217,12 +219,54 @@ def test_the_feed_job_alerts_on_new_stories_but_not_on_backfill(
         asyncio.run(jobs.poll_job())  # the feed's first fetch is backfill: searchable, never alerted
         assert len(built.store.list_stories()) == 1 and "**Breaking:**" not in out.getvalue()
         feed_server.feed("/tpu.xml", rss("TPU Wire", TPU_NEWS))
-        clock.value += timedelta(seconds=built.settings.feed_interval + 1)
+        clock.value += timedelta(seconds=built.settings.feed_interval + 61)  # its interval and jitter
         asyncio.run(jobs.poll_job())
         asyncio.run(jobs.poll_job())
         assert out.getvalue().count("**Breaking:**") == 1 and "company Anthropic" in out.getvalue()
     finally:
         asyncio.run(built.aclose())
+
+
+def test_each_feed_is_fetched_at_its_own_next_fetch_time(
+    env: dict[str, str], feed_server: FeedServer
+) -> None:
+    """Over 55 simulated minutes of the feed job's firings: a healthy feed is fetched every 15
+    minutes (plus its jitter), a failing one after 5, 10 and 20 minutes of backoff, each
+    within a tick of its time, not at the next 15-minute pass."""
+    feed_server.feed("/ok.xml", rss("TPU Wire", TPU_NEWS[:1]))
+    feed_server.status("/down.xml", 503)
+    start = datetime.now(UTC)
+    clock = FrozenClock(start)
+    built = build(Settings.load(), clock=clock)  # type: ignore[arg-type]
+    try:
+        paths = ("/ok.xml", "/down.xml")
+        for path in paths:
+            built.service.add_feed(feed_server.url(path))
+        jobs = _jobs(built, io.StringIO())
+        trigger = feeds_trigger(built.settings.feed_interval)
+        fetched: dict[str, list[datetime]] = {path: [] for path in paths}
+        fire = trigger.get_next_fire_time(None, start)
+        while fire is not None and fire < start + timedelta(minutes=55):
+            clock.value = fire
+            before = {path: len(feed_server.requests_for(path)) for path in paths}
+            asyncio.run(jobs.poll_job())
+            for path in paths:
+                if len(feed_server.requests_for(path)) > before[path]:
+                    fetched[path].append(fire)
+            fire = trigger.get_next_fire_time(fire, fire)
+    finally:
+        asyncio.run(built.aclose())
+
+    def gaps(path: str) -> list[float]:
+        times = fetched[path]
+        return [(later - earlier).total_seconds() / 60 for earlier, later in itertools.pairwise(times)]
+
+    tick = FEED_TICK / 60 + 0.2  # minutes: a firing and its jitter
+    ok, down = gaps("/ok.xml"), gaps("/down.xml")
+    assert len(ok) == 3 and all(15 <= gap <= 16 + tick for gap in ok), ok
+    assert len(down) == 3, down
+    for gap, backoff in zip(down, (5, 10, 20), strict=True):
+        assert backoff <= gap <= backoff + tick, down
 
 
 def test_a_digest_is_remembered_only_once_delivered(app: tuple[App, FrozenClock]) -> None:
@@ -236,7 +280,6 @@ def test_a_digest_is_remembered_only_once_delivered(app: tuple[App, FrozenClock]
     assert out.getvalue().count(HEADER) == 1
     clock.value = DUE + timedelta(days=1)
     assert _jobs(built, out).run_digests() == {"digest:console:console:2026-11-27T09:00+01:00": "empty"}
-
 
 
 AMD_NEWS = (
@@ -297,3 +340,20 @@ def test_a_digest_settled_at_restart_is_remembered_so_the_next_does_not_repeat_i
     assert restarted.run_digests() == {"digest:console:console:2026-11-28T09:00+01:00": "empty"}
     texts = [text for _, text in platform.posts]
     assert len(texts) == 2 and "Ironwood" in texts[0] and f"### {title}" in texts[1]
+
+
+def test_feeds_follow_a_changed_feed_interval(
+    env: dict[str, str],
+    feed_server: FeedServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A feed added on the default interval follows BRIEFBOT_FEED_INTERVAL when it changes later."""
+    feed_server.feed("/tpu.xml", rss("TPU Wire", TPU_NEWS))
+    assert run_cli(capsys, "feeds", "add", feed_server.url("/tpu.xml")).code == 0
+    monkeypatch.setenv("BRIEFBOT_FEED_INTERVAL", "3600")
+    before = datetime.now(UTC)
+    assert run_cli(capsys, "ingest", "--no-analyze").code == 0
+    (feed,) = run_cli(capsys, "feeds", "list", "--json").json()
+    assert datetime.fromisoformat(feed["next_fetch"]) >= before + timedelta(hours=1)
+    assert run_cli(capsys, "ingest", "--json").json()["feeds"] == 0  # not due after 15 minutes' worth
