@@ -57,7 +57,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.core.alerts import Alerter, AlertReport, interest_filter, person_destination
 from bot.core.analysis import AnalyzeReport
 from bot.core.briefing import Briefing, briefing_from_json
-from bot.core.delivery import Delivery, Outbox, Outcome, Payload, Publisher, TransientError
+from bot.core.delivery import (
+    NOTICE,
+    Delivery,
+    Outbox,
+    Outcome,
+    Payload,
+    Publisher,
+    TransientError,
+    failure_notice,
+)
 from bot.core.schedule import due_digests, slot_label
 from bot.core.subscriptions import Channel, day_numbers
 from bot.errors import BriefbotError
@@ -151,6 +160,7 @@ class BotScheduler:
             self.clock,
             disable=self.service.disable_destination,
             on_delivered=self._remember_digest,
+            on_failed=self._tell_admins,
         )
         self.alerter = Alerter(
             app.store,
@@ -415,6 +425,20 @@ class BotScheduler:
             self.service.briefings.record_briefing(channel.key, briefing, key=key)
         return outcome  # posted or confirmed: remembered by _remember_digest
 
+    def _tell_admins(self, row: Delivery, error: str) -> None:
+        """The outbox's ``on_failed``: a direct message to each admin named in ``BRIEFBOT_ADMINS``
+        on the failed destination's platform, at most once a day per destination."""
+        platform = row.destination.partition(":")[0]
+        if platform not in self.publishers.platforms:
+            return
+        day = self.clock.now().date().isoformat()
+        for user in admin_users(self.app.settings.admins, platform):
+            target = person_destination(platform, user)
+            if target == row.destination:
+                continue  # the admin's own direct messages are what failed
+            key = f"{NOTICE}:{target}:{row.destination}:{day}"
+            self.outbox.deliver(key, target, NOTICE, failure_notice(row, error))
+
     def _remember_digest(self, row: Delivery) -> None:
         """The outbox's ``on_delivered``: remember a delivered digest's briefing for its channel,
         once per key (a digest posted at restart from its stored payload too)."""
@@ -423,6 +447,16 @@ class BotScheduler:
         remembered = delivered_briefing(row.payload)
         if remembered is not None:
             self.service.briefings.record_briefing(*remembered, key=row.key)
+
+
+def admin_users(admins: Iterable[str], platform: str) -> list[str]:
+    """The user ids of the ``BRIEFBOT_ADMINS`` entries (``PLATFORM:USER_ID``) on ``platform``."""
+    users = []
+    for entry in admins:
+        name, sep, user = entry.strip().partition(":")
+        if sep and name.strip().lower() == platform and user.strip():
+            users.append(user.strip())
+    return list(dict.fromkeys(users))
 
 
 def digest_payload(channel: Channel, briefing: Briefing) -> dict[str, Any]:

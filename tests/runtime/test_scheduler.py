@@ -22,11 +22,14 @@ from bot.core.models import ParsedEntry
 from bot.core.quiet import QuietHours
 from bot.core.subscriptions import Subscription
 from bot.runtime.scheduler import FEED_TICK, LAST_RUN, BotScheduler, Publishers, feeds_trigger
+from bot.runtime.slack import slack_publisher
 from bot.runtime.wiring import App, build
 from tests.cli.test_console import TPU_NEWS
 from tests.cli.test_story_commands import rss
 from tests.support.cli import run_cli
 from tests.support.feedserver import FeedServer
+from tests.support.slack_server import FakeSlack
+from tests.support.slack_server import slack_api as slack_api
 
 START = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
 DUE = datetime(2026, 11, 26, 8, 0, 30, tzinfo=UTC)  # 09:00:30 in Berlin
@@ -357,3 +360,56 @@ def test_feeds_follow_a_changed_feed_interval(
     (feed,) = run_cli(capsys, "feeds", "list", "--json").json()
     assert datetime.fromisoformat(feed["next_fetch"]) >= before + timedelta(hours=1)
     assert run_cli(capsys, "ingest", "--json").json()["feeds"] == 0  # not due after 15 minutes' worth
+
+
+def test_a_channel_gone_for_good_is_turned_off_an_admin_is_told_once_and_it_can_come_back(
+    env: dict[str, str],
+    slack_api: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Slack says channel_not_found for a channel's digest: that channel's digests stop (not
+    the others'), the admin named in BRIEFBOT_ADMINS gets one direct message saying what and
+    how to fix it (not one per failure), and `briefbot channels add` turns it back on."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("BRIEFBOT_SLACK_API_URL", slack_api.url)
+    monkeypatch.setenv("BRIEFBOT_ADMINS", "slack:UADMIN, discord:123")
+    clock = FrozenClock(START)
+    built = build(Settings.load(), clock=clock)  # type: ignore[arg-type]
+    try:
+        feed, _ = built.store.add_feed("https://news.example/feed", topic=None, title="TPU Wire", now=START)
+        items = [
+            ParsedEntry(
+                item_id=key, url=f"https://{key}.example/", canonical_url=f"https://{key}.example/",
+                title=title, text=text, summary=text[:80], published=START - timedelta(hours=2),
+            )
+            for key, title, text, _ in TPU_NEWS
+        ]  # fmt: skip
+        built.store.store_entries(feed, items, now=START, backfill=False)
+        built.service.analyze()
+        for channel in ("C1", "C2"):  # C1 is gone
+            built.service.set_channel("slack", channel, at="09:00", tz="Europe/Berlin", days="daily")
+        slack_api.fail("chat.postMessage", "channel_not_found")  # the first post: C1's digest
+        jobs = BotScheduler(built, Publishers({"slack": slack_publisher(built.settings)}))
+        clock.value = DUE
+        outcomes = jobs.run_digests()
+        assert [outcomes[k] for k in sorted(outcomes)] == ["failed", "posted"]  # C1, C2
+        assert [c.enabled for c in built.service.list_channels()] == [False, True]
+        notices = slack_api.messages.get("DADMIN", [])
+        assert len(notices) == 1, notices  # and nothing for the Discord admin: no Discord here
+        assert "slack:C1" in notices[0]["text"] and "channel_not_found" in notices[0]["text"]
+        assert "briefbot channels add slack:C1" in notices[0]["text"]
+        slack_api.fail("chat.postMessage", "channel_not_found")
+        another = jobs.outbox.deliver("digest:slack:C1:again", "slack:C1", "digest", {"text": "x"})
+        assert another == "failed" and len(slack_api.messages.get("DADMIN", [])) == 1  # once a day
+        clock.value = DUE + timedelta(days=1)
+        assert list(jobs.run_digests()) == ["digest:slack:C2:2026-11-27T09:00+01:00"]  # C1 is off
+    finally:
+        asyncio.run(built.aclose())
+    added = run_cli(capsys, "channels", "add", "slack:C1")
+    assert added.code == 0 and "(disabled)" not in added.out
+    listed = run_cli(capsys, "channels", "list").out.splitlines()
+    assert listed == [
+        "slack:C1  09:00 Europe/Berlin, daily; all topics",
+        "slack:C2  09:00 Europe/Berlin, daily; all topics",
+    ]
