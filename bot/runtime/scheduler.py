@@ -387,11 +387,12 @@ class BotScheduler:
         for channel, slot in plan.skipped:
             key = digest_key(channel, slot)
             if not self.outbox.seen(key):
-                self.app.store.add_event(
-                    "digest_skipped",
-                    f"digest for {channel.key} at {slot_label(channel, slot)} missed",
-                    now=now,
+                message = (
+                    f"digest for {channel.key} at {slot_label(channel, slot)} missed "
+                    f"(briefbot was not running; posted late only within {self.max_late})"
                 )
+                self.app.store.add_event("digest_skipped", message, now=now)
+                log.warning("%s", message)
                 outcomes[key] = "missed"
         for channel, slot in plan.due:
             key = digest_key(channel, slot)

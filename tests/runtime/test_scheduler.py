@@ -111,13 +111,16 @@ def test_a_crash_between_claim_and_post_posts_the_digest_once_after_restart(
     assert out.getvalue().count(HEADER) == 1
 
 
-def test_a_digest_missed_too_long_ago_is_skipped_and_recorded(app: tuple[App, FrozenClock]) -> None:
+def test_a_digest_missed_too_long_ago_is_skipped_and_recorded(
+    app: tuple[App, FrozenClock], caplog: pytest.LogCaptureFixture
+) -> None:
     built, clock = app
     clock.value = DUE + timedelta(hours=3, minutes=1)
     out = io.StringIO()
     assert _jobs(built, out).run_digests() == {KEY: "missed"}
     assert out.getvalue() == ""
     assert [e.kind for e in built.store.list_events()] == ["digest_skipped"]
+    assert "digest for console:console at 2026-11-26T09:00+01:00 missed" in caplog.text
 
 
 def test_alerts_reach_console_subscribers_once(app: tuple[App, FrozenClock]) -> None:
