@@ -3,15 +3,16 @@
 Each check prints one line, ``OK``, ``WARN`` or ``FAIL``, and for anything not OK what
 to do about it. Every check catches its own errors into a ``FAIL`` line, so the command
 never shows a traceback. Exit status 0 when nothing failed, 1 otherwise. Nothing is
-changed: the database is not migrated, no feed is fetched, and Slack and Discord are
-not contacted (their tokens are checked for shape only).
+changed: the database is not migrated and no feed is fetched. Slack and Discord tokens
+are checked for shape, then signed in with once (Slack's ``auth.test``, Discord's
+``GET /users/@me``): a refused token fails, an unreachable platform is a warning.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ WARN = "WARN"
 FAIL = "FAIL"
 
 LLM_TIMEOUT = 5.0  # seconds for GET /models
+CHAT_TIMEOUT = 5.0  # seconds for Slack's auth.test and Discord's /users/@me
 STUCK_AFTER = timedelta(minutes=15)  # a claimed delivery older than this was left by a crash
 LAG_WARN = timedelta(hours=1)
 MAX_NAMED = 5  # feeds named in one line
@@ -63,7 +65,8 @@ def register(commands: Any) -> None:
         "doctor",
         help="check settings, database, model endpoint, chat tokens and feeds, and say what to fix",
         description="Check the settings, the database (reachable, migrated), the model endpoint (when "
-        "configured), the Slack and Discord tokens (shape only), feed health and the delivery outbox. "
+        "configured), the Slack and Discord tokens (shape, then one sign-in), feed health and the delivery "
+        "outbox. "
         "Prints one line per check: OK, WARN or FAIL with what to do. Exits 1 when anything failed.",
     )
     doctor.add_argument("--json", action="store_true", help="print the checks as one JSON object")
@@ -356,10 +359,10 @@ def check_tokens(settings: Settings) -> list[Check]:
             )
         else:
             mode = "Socket Mode" if app else f"HTTP mode on port {settings.http_port}"
-            checks.append(Check("slack", OK, f"tokens look right ({mode})"))
+            checks.append(slack_sign_in(settings, mode))
     if settings.discord_token:
         if DISCORD_TOKEN.match(settings.discord_token):
-            checks.append(Check("discord", OK, "token looks right"))
+            checks.append(discord_sign_in(settings))
         else:
             checks.append(
                 Check(
@@ -372,3 +375,66 @@ def check_tokens(settings: Settings) -> list[Check]:
     if not checks:
         checks.append(Check("chat", OK, "no Slack or Discord credentials: `briefbot run` starts the console"))
     return checks
+
+
+def slack_sign_in(settings: Settings, mode: str) -> Check:
+    """``auth.test`` with SLACK_BOT_TOKEN on ``BRIEFBOT_SLACK_API_URL``."""
+    import httpx
+
+    url = settings.slack_api_url + "auth.test"
+    try:
+        response = httpx.post(
+            url, headers={"Authorization": f"Bearer {settings.slack_bot_token}"}, timeout=CHAT_TIMEOUT
+        )
+        data = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return Check(
+            "slack",
+            WARN,
+            f"tokens look right ({mode}) but Slack did not answer at {url}: {_one_line(exc)}",
+            "check the network, or BRIEFBOT_SLACK_API_URL",
+        )
+    if not isinstance(data, Mapping) or not data.get("ok"):
+        error = data.get("error") if isinstance(data, Mapping) else None
+        return Check(
+            "slack",
+            FAIL,
+            f"Slack refused SLACK_BOT_TOKEN: {error or f'HTTP {response.status_code}'}",
+            "copy the Bot User OAuth Token (xoxb-...) again from the app's OAuth page; reinstall if revoked",
+        )
+    who = f"{data.get('user') or 'the bot'} in {data.get('team') or data.get('team_id') or 'its workspace'}"
+    return Check("slack", OK, f"signed in as {who} ({mode})")
+
+
+def discord_sign_in(settings: Settings) -> Check:
+    """``GET /users/@me`` with DISCORD_TOKEN on ``BRIEFBOT_DISCORD_API_URL``."""
+    import httpx
+
+    url = settings.discord_api_url.rstrip("/") + "/users/@me"
+    try:
+        response = httpx.get(
+            url, headers={"Authorization": f"Bot {settings.discord_token}"}, timeout=CHAT_TIMEOUT
+        )
+    except httpx.HTTPError as exc:
+        return Check(
+            "discord",
+            WARN,
+            f"token looks right but Discord did not answer at {url}: {_one_line(exc)}",
+            "check the network, or BRIEFBOT_DISCORD_API_URL",
+        )
+    if response.status_code in (401, 403):
+        return Check(
+            "discord",
+            FAIL,
+            f"Discord refused DISCORD_TOKEN (HTTP {response.status_code})",
+            "reset the token on the Developer Portal's Bot page and set DISCORD_TOKEN to the new one",
+        )
+    if response.status_code != 200:
+        return Check(
+            "discord", WARN, f"Discord answered HTTP {response.status_code} at {url}", "try again later"
+        )
+    try:
+        name = str(response.json().get("username") or "the bot")
+    except (ValueError, AttributeError):
+        name = "the bot"
+    return Check("discord", OK, f"signed in as {name}")

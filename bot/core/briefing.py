@@ -122,8 +122,9 @@ class BriefingStore(Protocol):
         """Story id -> fingerprint of what the channel was told about it."""
         ...
 
-    def record_briefing(self, channel: str, briefing: Briefing) -> None:
-        """Remember a briefing and its stories' fingerprints."""
+    def record_briefing(self, channel: str, briefing: Briefing, *, key: str | None = None) -> bool:
+        """Remember a briefing and its stories' fingerprints; with a delivery ``key``, once
+        (False when that key's briefing was remembered already)."""
         ...
 
 

@@ -688,4 +688,5 @@ def _personal(command: Command) -> bool:
 
 def _describe(channel: Channel) -> str:
     topics = ", ".join(channel.topics) if channel.topics else "all topics"
-    return f"{channel.schedule_text()}; {topics}"
+    off = "" if channel.enabled else " (off after a delivery failure: /schedule HH:MM turns it back on)"
+    return f"{channel.schedule_text()}; {topics}{off}"

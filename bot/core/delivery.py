@@ -10,6 +10,15 @@ if not. A :class:`TransientError` is retried with exponential backoff; a
 :class:`PermanentError` (channel gone, no permission) marks the row **failed**, disables
 the destination and records an event for admins.
 
+``on_failed`` runs after a permanent failure (the scheduler tells the admins named in
+``BRIEFBOT_ADMINS`` on that platform, with a :func:`failure_notice`).
+
+``on_delivered`` runs once a row's post is on the platform (posted now, or confirmed
+there after a crash) and before the row is marked posted, whichever path settles it: the
+scheduler remembers a digest's briefing there, so a digest posted at restart from its
+stored payload is remembered like any other (the callback must be idempotent: a crash
+after it and before the mark runs it again).
+
 The payload is platform-neutral JSON data: ``kind``, a Markdown ``text`` every adapter
 can show, and the structured data (``briefing`` or the alert's story) for richer ones.
 """
@@ -27,6 +36,7 @@ from bot.core.subscriptions import PERSON_PREFIX, ChannelStore, person_channel_i
 
 log = logging.getLogger(__name__)
 
+NOTICE = "notice"  # the kind of a notice to admins (never itself reported when it fails)
 CLAIMED = "claimed"
 POSTED = "posted"
 FAILED = "failed"
@@ -115,6 +125,8 @@ class Outbox:
         clock: Clock,
         *,
         disable: Callable[[str], object] | None = None,
+        on_delivered: Callable[[Delivery], object] | None = None,
+        on_failed: Callable[[Delivery, str], object] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         backoff: Sequence[float] = DEFAULT_BACKOFF,
     ) -> None:
@@ -122,6 +134,8 @@ class Outbox:
         self.publisher = publisher
         self.clock = clock
         self.disable = disable
+        self.on_delivered = on_delivered
+        self.on_failed = on_failed
         self.sleep = sleep
         self.backoff = tuple(backoff)
 
@@ -171,6 +185,7 @@ class Outbox:
         except PermanentError as exc:
             return self._fail(row, row.attempts, exc)
         if delivered:
+            self._delivered(row)
             self.store.finish_delivery(row.key, POSTED, attempts=row.attempts, now=self.clock.now())
             return "confirmed"
         return self._post(row)
@@ -190,10 +205,20 @@ class Outbox:
                 continue
             except PermanentError as exc:
                 return self._fail(row, attempts, exc)
+            self._delivered(row)
             self.store.finish_delivery(row.key, POSTED, attempts=attempts, now=self.clock.now())
             return "posted"
         self.store.finish_delivery(row.key, CLAIMED, attempts=attempts, now=self.clock.now(), error=error)
         return "pending"
+
+    def _delivered(self, row: Delivery) -> None:
+        """Run ``on_delivered``; its failure is logged and never un-posts the row."""
+        if self.on_delivered is None:
+            return
+        try:
+            self.on_delivered(row)
+        except Exception:
+            log.exception("after delivering %s", row.key)
 
     def _fail(self, row: Delivery, attempts: int, exc: Exception) -> Outcome:
         now = self.clock.now()
@@ -207,7 +232,24 @@ class Outbox:
             now=now,
         )
         log.error("delivery %s failed: %s; %s disabled", row.key, error, row.destination)
+        if self.on_failed is not None and row.kind != NOTICE:
+            try:
+                self.on_failed(row, error)
+            except Exception:
+                log.exception("reporting the failure of %s", row.key)
         return "failed"
+
+
+def failure_notice(row: Delivery, error: str) -> dict[str, Any]:
+    """What admins are told when ``row`` failed for good: where, why, what is off now and
+    how to turn it back on."""
+    text = (
+        f"briefbot cannot post to {row.destination} any more ({row.kind}): {error}. "
+        f"Its digests are off. Once it is fixed, `briefbot channels add {row.destination}` or "
+        "/schedule in that channel (for a person's own digest: /digest me) turns them back on; "
+        "`briefbot doctor` shows the failed deliveries."
+    )
+    return {"kind": NOTICE, "text": text, "destination": row.destination, "error": error}
 
 
 def disable_channel(channels: ChannelStore, destination: str, now: datetime) -> bool:

@@ -1,7 +1,14 @@
-"""Feed scheduling policy: when to fetch next, how to back off, when to give up."""
+"""Feed scheduling policy: when to fetch next, how to back off, when to give up.
+
+Each feed keeps its own ``next_fetch``: its interval after a success, plus a small jitter
+(:func:`interval_jitter`) so feeds fetched in one pass drift apart rather than coming due
+together for ever; the backoff after a failure. ``briefbot run``'s feed job looks for due
+feeds every minute, so each feed is fetched close to its own time.
+"""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 
 from bot.core.models import Feed, FeedStatus
@@ -9,6 +16,16 @@ from bot.core.models import Feed, FeedStatus
 BACKOFF_BASE = timedelta(minutes=5)
 BACKOFF_CAP = timedelta(days=1)
 DISABLE_AFTER = timedelta(days=7)
+JITTER_SHARE = 0.1  # of the interval
+JITTER_CAP = timedelta(minutes=1)
+
+
+def interval_jitter(feed: Feed, now: datetime) -> timedelta:
+    """How long past its interval a feed fetched at ``now`` comes due again: up to a tenth of
+    the interval, at most a minute; fixed by the feed and the time (reproducible in tests)."""
+    spread = min(timedelta(seconds=feed.interval_seconds) * JITTER_SHARE, JITTER_CAP)
+    share = random.Random(f"{feed.id}:{now.isoformat()}").random()
+    return timedelta(seconds=round(spread.total_seconds() * share, 3))
 
 
 def record_success(feed: Feed, now: datetime) -> None:
@@ -19,7 +36,7 @@ def record_success(feed: Feed, now: datetime) -> None:
     feed.error_count = 0
     feed.failing_since = None
     feed.last_error = None
-    feed.next_fetch = now + timedelta(seconds=feed.interval_seconds)
+    feed.next_fetch = now + timedelta(seconds=feed.interval_seconds) + interval_jitter(feed, now)
 
 
 def backoff_delay(error_count: int, retry_after: float | None = None) -> timedelta:

@@ -179,7 +179,8 @@ class Service:
         """Add a digest channel, or change the given settings of an existing one.
 
         Each value is checked (time, IANA zone, days, topics by the taxonomy) and a bad one
-        is a one-line UsageError naming it; returns (channel, created).
+        is a one-line UsageError naming it; returns (channel, created). A channel turned off
+        by a delivery failure is turned back on (an admin set it up again).
         """
         key = (parse_platform(platform), parse_channel_id(channel_id))
         current = self.channels.get_channel(*key) or Channel(*key)
@@ -191,6 +192,7 @@ class Service:
             topics=tuple(dict.fromkeys(self.topic(t) for t in topics))
             if topics is not None
             else current.topics,
+            enabled=True,
         )
         created = self.channels.save_channel(channel, self.clock.now())
         return self.channels.get_channel(*key) or channel, created

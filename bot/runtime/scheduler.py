@@ -2,14 +2,19 @@
 
 Jobs are rebuilt from the database at start, with stable ids and ``replace_existing``:
 
-- ``feeds``: every ``BRIEFBOT_FEED_INTERVAL`` seconds (with jitter) an ingest pass over the
-  due feeds (each feed's own interval and backoff decide which), analysis, breaking
-  alerts for the new or updated stories, and a refresh of the digest jobs (channels
-  added, changed or removed in the meantime);
+- ``feeds``: every minute (:data:`FEED_TICK`, or ``BRIEFBOT_FEED_INTERVAL`` when shorter,
+  with a few seconds of jitter) an ingest pass over the feeds that are due by their own
+  ``next_fetch`` (each feed's interval, default ``BRIEFBOT_FEED_INTERVAL``, plus its jitter,
+  or its backoff after failures: see :mod:`bot.core.feeds`), analysis, breaking alerts for
+  the new or updated stories and the held alerts whose quiet hours ended, and a refresh of
+  the digest jobs (channels added, changed or removed in the meantime); a tick with no
+  feed due fetches nothing;
 - ``digest:<platform>:<id>``: one cron job per enabled channel, at its HH:MM on its days
   in its own time zone; it composes the channel's briefing since its last one and posts it
   through the outbox under the key ``digest:<platform>:<id>:<local slot>``; the briefing is
-  remembered for the channel ("Update:", the next window) only once it is delivered;
+  remembered for the channel ("Update:", the next window) only once it is delivered, by
+  whichever path delivers it (now, or at a restart from the payload the outbox stored),
+  once per key;
 - ``housekeeping``: daily, settles deliveries left claimed, deletes what is older than
   ``BRIEFBOT_RETENTION_DAYS`` (articles outside recent stories, emptied stories, model
   call log rows) and Slack event ids older than a day, and vacuums the database.
@@ -37,12 +42,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import signal
 import time
 import zoneinfo
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -50,7 +56,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.core.alerts import Alerter, AlertReport, interest_filter, person_destination
 from bot.core.analysis import AnalyzeReport
-from bot.core.delivery import Outbox, Outcome, Payload, Publisher, TransientError
+from bot.core.briefing import Briefing, briefing_from_json
+from bot.core.delivery import (
+    NOTICE,
+    Delivery,
+    Outbox,
+    Outcome,
+    Payload,
+    Publisher,
+    TransientError,
+    failure_notice,
+)
 from bot.core.schedule import due_digests, slot_label
 from bot.core.subscriptions import Channel, day_numbers
 from bot.errors import BriefbotError
@@ -68,6 +84,7 @@ LEADER_JOB = "leader"
 CRASH_AFTER_CLAIM = "BRIEFBOT_TEST_CRASH_AFTER_CLAIM"  # test hooks, see the module docstring
 PUBLISH_LOG = "BRIEFBOT_TEST_PUBLISH_LOG"
 DIGEST_LIMIT = 12
+FEED_TICK = 60  # seconds between looks for due feeds: each is fetched within a minute of its time
 SETTLED_AFTER = timedelta(hours=1)  # housekeeping leaves younger claims to the job posting them
 
 
@@ -100,6 +117,13 @@ class Publishers:
         return self._for(destination).already_delivered(destination, key)
 
 
+def feeds_trigger(feed_interval: int) -> IntervalTrigger:
+    """When the feed job looks for due feeds: every :data:`FEED_TICK` seconds (or the feed
+    interval when shorter), a few seconds later at random (instances started together spread)."""
+    tick = min(FEED_TICK, feed_interval)
+    return IntervalTrigger(seconds=tick, jitter=max(1, tick // 10))
+
+
 def digest_key(channel: Channel, slot: datetime) -> str:
     """``digest:slack:C1:2026-11-26T09:00+01:00``"""
     return f"{DIGEST}:{channel.key}:{slot_label(channel, slot)}"
@@ -130,7 +154,14 @@ class BotScheduler:
         self.publishers = publishers
         settings = app.settings
         self.max_late = timedelta(seconds=settings.digest_max_late)
-        self.outbox = Outbox(app.store, publishers, self.clock, disable=self.service.disable_destination)
+        self.outbox = Outbox(
+            app.store,
+            publishers,
+            self.clock,
+            disable=self.service.disable_destination,
+            on_delivered=self._remember_digest,
+            on_failed=self._tell_admins,
+        )
         self.alerter = Alerter(
             app.store,
             self.outbox,
@@ -168,10 +199,9 @@ class BotScheduler:
             self.scheduler.start()
 
     def _add_jobs(self) -> None:
-        interval = self.app.settings.feed_interval
         self.scheduler.add_job(
             self.poll_job,
-            IntervalTrigger(seconds=interval, jitter=max(1, min(60, interval // 10))),
+            feeds_trigger(self.app.settings.feed_interval),
             id=FEEDS_JOB,
             replace_existing=True,
             coalesce=True,
@@ -264,7 +294,6 @@ class BotScheduler:
     async def poll_job(self) -> None:
         """Ingest the due feeds, analyse, alert, refresh the digest jobs; errors are logged."""
         try:
-            await asyncio.sleep(random.uniform(0, 1))  # spread instances started together
             await self.service.ingest()
             analysis = await asyncio.to_thread(self.service.analyze)
             await asyncio.to_thread(self.alerts, analysis.story_ids)
@@ -358,11 +387,12 @@ class BotScheduler:
         for channel, slot in plan.skipped:
             key = digest_key(channel, slot)
             if not self.outbox.seen(key):
-                self.app.store.add_event(
-                    "digest_skipped",
-                    f"digest for {channel.key} at {slot_label(channel, slot)} missed",
-                    now=now,
+                message = (
+                    f"digest for {channel.key} at {slot_label(channel, slot)} missed "
+                    f"(briefbot was not running; posted late only within {self.max_late})"
                 )
+                self.app.store.add_event("digest_skipped", message, now=now)
+                log.warning("%s", message)
                 outcomes[key] = "missed"
         for channel, slot in plan.due:
             key = digest_key(channel, slot)
@@ -391,8 +421,63 @@ class BotScheduler:
         if briefing.empty:
             log.info("digest for %s at %s: nothing new", channel.key, slot_label(channel, slot))
             return "empty"
-        payload = {"kind": DIGEST, "text": briefing.to_markdown(), "briefing": briefing.as_json()}
-        outcome = self.outbox.deliver(key, destination, DIGEST, payload)
-        if outcome in ("posted", "confirmed", "pending"):  # pending: the outbox will post it
-            self.service.briefings.record_briefing(channel.key, briefing)
-        return outcome
+        outcome = self.outbox.deliver(key, destination, DIGEST, digest_payload(channel, briefing))
+        if outcome == "pending":  # the outbox will post it: the next digest must not repeat it
+            self.service.briefings.record_briefing(channel.key, briefing, key=key)
+        return outcome  # posted or confirmed: remembered by _remember_digest
+
+    def _tell_admins(self, row: Delivery, error: str) -> None:
+        """The outbox's ``on_failed``: a direct message to each admin named in ``BRIEFBOT_ADMINS``
+        on the failed destination's platform, at most once a day per destination."""
+        platform = row.destination.partition(":")[0]
+        if platform not in self.publishers.platforms:
+            return
+        day = self.clock.now().date().isoformat()
+        for user in admin_users(self.app.settings.admins, platform):
+            target = person_destination(platform, user)
+            if target == row.destination:
+                continue  # the admin's own direct messages are what failed
+            key = f"{NOTICE}:{target}:{row.destination}:{day}"
+            self.outbox.deliver(key, target, NOTICE, failure_notice(row, error))
+
+    def _remember_digest(self, row: Delivery) -> None:
+        """The outbox's ``on_delivered``: remember a delivered digest's briefing for its channel,
+        once per key (a digest posted at restart from its stored payload too)."""
+        if row.kind != DIGEST:
+            return
+        remembered = delivered_briefing(row.payload)
+        if remembered is not None:
+            self.service.briefings.record_briefing(*remembered, key=row.key)
+
+
+def admin_users(admins: Iterable[str], platform: str) -> list[str]:
+    """The user ids of the ``BRIEFBOT_ADMINS`` entries (``PLATFORM:USER_ID``) on ``platform``."""
+    users = []
+    for entry in admins:
+        name, sep, user = entry.strip().partition(":")
+        if sep and name.strip().lower() == platform and user.strip():
+            users.append(user.strip())
+    return list(dict.fromkeys(users))
+
+
+def digest_payload(channel: Channel, briefing: Briefing) -> dict[str, Any]:
+    """A digest as the outbox stores it: Markdown for every adapter, the briefing's data
+    for richer ones, and what :func:`delivered_briefing` needs to remember it."""
+    return {
+        "kind": DIGEST,
+        "text": briefing.to_markdown(),
+        "briefing": briefing.as_json(),
+        "channel": channel.key,
+        "fingerprints": {str(sid): fp for sid, fp in briefing.fingerprints.items()},
+    }
+
+
+def delivered_briefing(payload: Payload) -> tuple[str, Briefing] | None:
+    """(channel key, briefing with its stories' fingerprints) back from a digest payload;
+    None for a payload without them (claimed by an older briefbot)."""
+    channel, data = payload.get("channel"), payload.get("briefing")
+    if not isinstance(channel, str) or not isinstance(data, Mapping):
+        return None
+    fingerprints = payload.get("fingerprints") or {}
+    briefing = briefing_from_json(data)
+    return channel, replace(briefing, fingerprints={int(k): str(v) for k, v in fingerprints.items()})

@@ -55,6 +55,7 @@ def build(settings: Settings, *, clock: SystemClock | None = None) -> App:
     clock = clock or SystemClock()
     engine = open_engine(settings.database_url)
     store = SqlStore(engine, default_interval=settings.feed_interval)
+    store.follow_feed_interval(settings.feed_interval)  # BRIEFBOT_FEED_INTERVAL changed: feeds follow
     fetcher = HttpFetcher(
         allow_private=settings.allow_private_feeds,
         max_bytes=settings.max_feed_bytes,

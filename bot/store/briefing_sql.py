@@ -9,6 +9,8 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select
 from bot.core.briefing import Briefing
 from bot.store.schema import briefed_stories, briefings, metadata
 
+DELIVERY_KEY = "delivery_key"  # in a briefing's stored data: the outbox key that delivered it
+
 
 def create_briefings(conn: Connection) -> None:
     """Migration 6: the briefings and briefed_stories tables."""
@@ -48,9 +50,19 @@ class BriefingSql:
         with self.engine.connect() as conn:
             return [(str(c), at, str(top)) for c, at, top in conn.execute(query)]
 
-    def record_briefing(self, channel: str, briefing: Briefing) -> None:
-        """Remember a composed briefing and its stories' fingerprints, in one transaction."""
+    def record_briefing(self, channel: str, briefing: Briefing, *, key: str | None = None) -> bool:
+        """Remember a composed briefing and its stories' fingerprints, in one transaction.
+
+        With a delivery ``key`` (a scheduled digest) it is remembered once: a second call
+        with the same key and briefing does nothing and returns False."""
+        data = briefing.as_json() | ({DELIVERY_KEY: key} if key else {})
         with self.engine.begin() as conn:
+            if key:
+                same_time = select(briefings.c.data).where(
+                    briefings.c.channel == channel, briefings.c.created_at == briefing.generated_at
+                )
+                if any((row or {}).get(DELIVERY_KEY) == key for row in conn.execute(same_time).scalars()):
+                    return False
             conn.execute(
                 insert(briefings).values(
                     channel=channel,
@@ -59,7 +71,7 @@ class BriefingSql:
                     mode=briefing.mode,
                     story_count=len(briefing.items),
                     top_line=briefing.top_line,
-                    data=briefing.as_json(),
+                    data=data,
                 )
             )
             ids = list(briefing.fingerprints)
@@ -81,3 +93,4 @@ class BriefingSql:
                         for sid, fp in briefing.fingerprints.items()
                     ],
                 )
+        return True

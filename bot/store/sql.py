@@ -27,6 +27,9 @@ from bot.store.story_sql import StorySql
 from bot.store.thread_sql import ThreadSql
 from bot.store.vector_sql import VectorSql
 
+FEED_INTERVAL = "feed_interval"  # meta key: the default interval the feeds were given
+DEFAULT_FEED_INTERVAL = 900  # what feeds got before that key was kept
+
 _FEED_STATE_FIELDS = (
     "title",
     "site_url",
@@ -119,6 +122,19 @@ class SqlStore(
         feed = self.get_feed(url)
         assert feed is not None
         return feed, existing is None
+
+    def follow_feed_interval(self, interval: int) -> int:
+        """Give ``interval`` (``BRIEFBOT_FEED_INTERVAL``) to every feed still on the default it
+        was added with, when the setting changed since; returns how many feeds changed."""
+        previous = int(self.get_meta(FEED_INTERVAL) or DEFAULT_FEED_INTERVAL)
+        if previous == interval:
+            return 0
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(feeds).where(feeds.c.interval_seconds == previous).values(interval_seconds=interval)
+            ).rowcount
+        self.set_meta(FEED_INTERVAL, str(interval))
+        return int(changed or 0)
 
     def get_feed(self, url: str) -> Feed | None:
         """The feed with this URL, or None."""

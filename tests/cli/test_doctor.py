@@ -12,7 +12,13 @@ from sqlalchemy import insert, update
 
 from bot.store import SqlStore, open_engine, schema
 from tests.support.cli import Outcome, run_cli
+from tests.support.discord_server import FakeDiscord
+from tests.support.discord_server import discord_api as discord_api
 from tests.support.openai_server import OpenAIServer
+from tests.support.slack_server import FakeSlack
+from tests.support.slack_server import slack_api as slack_api
+
+TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz012345678"  # a Discord token's shape
 
 
 @pytest.fixture
@@ -181,16 +187,58 @@ def test_chat_tokens_are_checked_by_shape(
     assert lines["slack"].startswith("FAIL") and "xoxb-" in lines["slack"]
     assert lines["discord"].startswith("FAIL")
 
+
+def test_chat_tokens_are_signed_in_with(
+    migrated: SqlStore,
+    slack_api: FakeSlack,
+    discord_api: FakeDiscord,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A token of the right shape that the platform refuses (revoked, reset) fails, naming
+    it; one it accepts says who the bot is."""
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
-    monkeypatch.setenv("DISCORD_TOKEN", "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz012345678")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-A1-1-abc")
+    monkeypatch.setenv("BRIEFBOT_SLACK_API_URL", slack_api.url)
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    monkeypatch.setenv("BRIEFBOT_DISCORD_API_URL", discord_api.url)
     out = run_cli(capsys, "doctor")
     assert out.code == 0, out.out
-    assert _lines(out)["slack"].startswith("OK") and "Socket Mode" in _lines(out)["slack"]
-    assert _lines(out)["discord"].startswith("OK")
+    assert _lines(out)["slack"] == "OK    slack: signed in as briefbot in Fake (Socket Mode)"
+    assert _lines(out)["discord"] == "OK    discord: signed in as briefbot"
+    assert [c.token for c in slack_api.calls_to("auth.test")] == ["xoxb-1-2-abc"]
+
+    slack_api.fail("auth.test", "token_revoked")
+    discord_api.fail("me", 401)
+    out = run_cli(capsys, "doctor")
+    assert out.code == 1
+    assert _lines(out)["slack"].startswith("FAIL  slack: Slack refused SLACK_BOT_TOKEN: token_revoked -> ")
+    assert _lines(out)["discord"].startswith("FAIL  discord: Discord refused DISCORD_TOKEN (HTTP 401) -> ")
+
+
+def test_an_unreachable_platform_is_a_warning(
+    migrated: SqlStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _closed_port()
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-A1-1-abc")
+    monkeypatch.setenv("BRIEFBOT_SLACK_API_URL", f"http://127.0.0.1:{port}/api/")
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    monkeypatch.setenv("BRIEFBOT_DISCORD_API_URL", f"http://127.0.0.1:{port}/api/v10")
+    out = run_cli(capsys, "doctor")
+    assert out.code == 0, out.out
+    assert _lines(out)["slack"].startswith(
+        "WARN  slack: tokens look right (Socket Mode) but Slack did not answer"
+    )
+    assert _lines(out)["discord"].startswith("WARN  discord: token looks right but Discord did not answer")
+    assert "Traceback" not in out.out + out.err
 
 
 def test_slack_http_mode_needs_the_signing_secret(
-    migrated: SqlStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    migrated: SqlStore,
+    slack_api: FakeSlack,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
     monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
@@ -200,6 +248,7 @@ def test_slack_http_mode_needs_the_signing_secret(
     assert out.code == 1
     assert "SLACK_SIGNING_SECRET" in _lines(out)["slack"]
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "abc123")
+    monkeypatch.setenv("BRIEFBOT_SLACK_API_URL", slack_api.url)
     out = run_cli(capsys, "doctor")
     assert out.code == 0
     assert "HTTP mode on port 8080" in _lines(out)["slack"]

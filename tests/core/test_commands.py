@@ -228,6 +228,23 @@ def test_schedule_validates_time_and_zone(layer: CommandLayer) -> None:
     )
 
 
+def test_a_channel_turned_off_by_a_failed_delivery_says_so_and_schedule_turns_it_back_on(
+    layer: CommandLayer,
+) -> None:
+    layer.handle(ADMIN, "/schedule 09:00 UTC")
+    assert layer.service.disable_destination("slack:C1")  # what the outbox does on channel_not_found
+    assert layer.handle(ADMIN, "schedule").text == (
+        "This channel's digest: 09:00 UTC, weekdays; all topics "
+        "(off after a delivery failure: /schedule HH:MM turns it back on)."
+    )
+    assert (
+        layer.handle(ADMIN, "/schedule 09:00").text
+        == "This channel's digest: 09:00 UTC, weekdays; all topics."
+    )
+    channel = layer.service.channel("slack", "C1")
+    assert channel is not None and channel.enabled
+
+
 def test_digest_topics_are_validated(layer: CommandLayer) -> None:
     assert layer.handle(ADMIN, "digest topics Chips, cloud").text == (
         "This channel's digest: 09:00 UTC, weekdays; chips, cloud."

@@ -1,10 +1,10 @@
-"""Backoff and disabling of failing feeds."""
+"""Next fetch times: the interval with its jitter, backoff and disabling of failing feeds."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.core.feeds import backoff_delay, record_failure, record_success
+from bot.core.feeds import backoff_delay, interval_jitter, record_failure, record_success
 from bot.core.models import Feed, FeedStatus
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -36,6 +36,24 @@ def test_success_clears_the_failure_streak() -> None:
     record_failure(feed, NOW, "timeout")
     record_success(feed, NOW + timedelta(days=6))
     assert feed.error_count == 0 and feed.failing_since is None and feed.status is FeedStatus.OK
-    assert feed.next_fetch == NOW + timedelta(days=6, minutes=10)
+    assert feed.next_fetch == NOW + timedelta(days=6, minutes=10) + interval_jitter(
+        feed, NOW + timedelta(days=6)
+    )
     record_failure(feed, NOW + timedelta(days=8), "timeout")
     assert feed.status is FeedStatus.FAILING  # the streak restarted
+
+
+def test_feeds_fetched_together_come_due_spread_over_at_most_a_minute() -> None:
+    """Feeds fetched in one pass come due again a little apart, each within its jitter:
+    a tenth of the interval, at most a minute."""
+    due = []
+    for feed_id in range(1, 41):
+        feed = Feed(id=feed_id, url=f"https://{feed_id}.example/feed", interval_seconds=900)
+        record_success(feed, NOW)
+        assert feed.next_fetch is not None
+        due.append(feed.next_fetch)
+    assert all(NOW + timedelta(minutes=15) <= d <= NOW + timedelta(minutes=16) for d in due)
+    assert max(due) - min(due) > timedelta(seconds=30)
+    short = Feed(id=1, url="https://short.example/feed", interval_seconds=60)
+    assert timedelta(0) <= interval_jitter(short, NOW) <= timedelta(seconds=6)
+    assert interval_jitter(short, NOW) == interval_jitter(short, NOW)  # reproducible

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, inspect, select
 
+from bot.core.briefing import Briefing
 from bot.core.delivery import CLAIMED, FAILED, POSTED
 from bot.runtime.scheduler import Publishers
 from bot.store import SqlStore
@@ -62,3 +63,18 @@ def test_a_platform_without_adapter_leaves_its_rows_alone(store: SqlStore) -> No
     channel = store.get_channel("slack", "C1")
     assert channel is not None and channel.enabled
     assert [d.state for d in store.unconfirmed_deliveries()] == [CLAIMED]
+
+
+def test_a_delivered_briefing_is_remembered_once_per_key(store: SqlStore) -> None:
+    """The outbox may settle one digest twice (a crash after remembering it, before marking it
+    posted): the channel's history gets it once."""
+    briefing = Briefing(
+        generated_at=NOW, since=NOW - timedelta(days=1), top_line="One story", sections=(), deals=(),
+        sources=(), mode="extractive", footer="",
+    )  # fmt: skip
+    key = "digest:slack:C1:2026-11-26T09:00+00:00"
+    assert store.record_briefing("slack:C1", briefing, key=key) is True
+    assert store.record_briefing("slack:C1", briefing, key=key) is False
+    assert store.record_briefing("slack:C1", briefing, key=key + "-other") is True
+    assert [when for _, when, _ in store.recent_briefings("slack:")] == [NOW, NOW]
+    assert store.last_briefing_at("slack:C1") == NOW
