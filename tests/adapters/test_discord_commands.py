@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from bot.adapters.discord.client import BriefbotClient
 from bot.adapters.discord.components import ASK_FOLLOWUP, vote_id
+from bot.adapters.discord.render import briefing_embeds
 from bot.adapters.discord.views import FOLLOWUP_MODAL
 from bot.core.commands import CommandContext, Reply
 from bot.runtime.wiring import App
@@ -333,8 +334,11 @@ class ScriptedCommands:
         return self.reply
 
 
-async def _client_run(app: App, api: FakeDiscord, layer: ScriptedCommands, payload: dict[str, Any]) -> None:
-    """A BriefbotClient with ``layer`` connected to the fakes; ``payload`` dispatched."""
+async def _client_run(
+    app: App, api: FakeDiscord, layer: ScriptedCommands, payload: dict[str, Any], messages: int
+) -> None:
+    """A BriefbotClient with ``layer`` connected to the fakes; ``payload`` dispatched, until
+    ``messages`` messages were posted (follow-ups and thread messages)."""
     gateway = FakeGateway()
     api.gateway_url = await gateway.start()
     client = BriefbotClient(app.service, api_url=api.url, commands_layer=layer)
@@ -344,8 +348,8 @@ async def _client_run(app: App, api: FakeDiscord, layer: ScriptedCommands, paylo
         await until(lambda: api.requests_to("sync_commands"), what="sync")
         await gateway.dispatch("INTERACTION_CREATE", payload)
         await until(
-            lambda: [r for r in api.requests if isinstance(r.body, dict) and r.body.get("components")],
-            what="the last part",
+            lambda: len(api.requests_to("followup") + api.requests_to("create_message")) >= messages,
+            what="every part",
         )
         await client.close()
         await asyncio.wait_for(connecting, 10)
@@ -360,7 +364,7 @@ def test_a_long_hostile_briefing_continues_in_a_thread_and_pings_no_one(
     hostile = replace(long, top_line=f"{HOSTILE} [1]")
     layer = ScriptedCommands(Reply("top", briefing=hostile))
     payload = command(discord_api, "brief")
-    asyncio.run(_client_run(app, discord_api, layer, payload))
+    asyncio.run(_client_run(app, discord_api, layer, payload, len(briefing_embeds(hostile))))
 
     assert layer.calls[0][0] == CommandContext("discord", USER_ID, CHANNEL_ID, None, is_platform_admin=False)
     [first] = of_token(discord_api, "followup", payload["token"])
@@ -376,4 +380,6 @@ def test_a_long_hostile_briefing_continues_in_a_thread_and_pings_no_one(
     assert all(b["allowed_mentions"] == {"parse": []} for b in bodies)
     assert not any(PING.search(json.dumps(b["embeds"]) + (b.get("content") or "")) for b in bodies)
     assert "evil.example" not in " ".join(linked_urls([json.dumps(b["embeds"]) for b in bodies]))
-    assert [bool(b.get("components")) for b in bodies] == [False] * (len(bodies) - 1) + [True]
+    assert len(bodies) == len(briefing_embeds(hostile))
+    # the buttons sit on the first message, the one in the channel
+    assert [bool(b.get("components")) for b in bodies] == [True] + [False] * (len(bodies) - 1)

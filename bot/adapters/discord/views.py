@@ -184,7 +184,7 @@ class FollowUpView(discord.ui.View):
 def reply_view(
     key: str | None, *, topics: Sequence[str] = (), followup: bool = False
 ) -> discord.ui.View | None:
-    """The buttons a message ends with (None when there are none): 👍/👎 on ``key``,
+    """The buttons a message is sent with (None when there are none): 👍/👎 on ``key``,
     "Subscribe: <topic>" for up to three topics, "Ask a follow-up"."""
     view = FollowUpView() if followup else discord.ui.View(timeout=None)
     if not followup:
