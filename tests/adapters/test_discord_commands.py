@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.adapters.discord.client import BriefbotClient
@@ -134,6 +136,30 @@ def test_errors_are_one_ephemeral_line(app: App, discord_api: FakeDiscord) -> No
     assert of_token(discord_api, "delete_followup", "itoken-brief-1")
     [deferral] = of_token(discord_api, "interaction_callback", "itoken-subscribe-2")
     assert deferral.body["data"]["flags"] & EPHEMERAL  # /subscribe defers privately
+
+
+def test_discord_refusing_the_answer_is_one_line_for_the_person_and_the_log(
+    app: App, discord_api: FakeDiscord, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The follow-up is refused (an expired interaction, say): the person still gets one
+    ephemeral line and the log one line naming Discord's answer, with no traceback."""
+    discord_api.fail("followup", 404, code=10015)
+
+    async def flow() -> list[Request]:
+        async with connected(app, discord_api) as gateway:
+            await gateway.dispatch("INTERACTION_CREATE", command(discord_api, "subscriptions"))
+            return await until(
+                lambda: of_token(discord_api, "followup", "itoken-subscriptions-1")[1:],
+                what="the report after the refused follow-up",
+            )
+
+    with caplog.at_level(logging.INFO):
+        [report] = asyncio.run(flow())
+    assert int(report.body["flags"]) & EPHEMERAL and report.body["allowed_mentions"] == {"parse": []}
+    assert report.body["content"] == "That command failed on our side; the error is logged."
+    [logged] = [r for r in caplog.records if "/subscriptions failed" in r.getMessage()]
+    assert "HTTP 404" in logged.getMessage() and "Unknown Webhook" in logged.getMessage()
+    assert not any(r.exc_info for r in caplog.records if r.name.startswith("bot."))
 
 
 def test_schedule_needs_manage_server(app: App, discord_api: FakeDiscord) -> None:

@@ -46,6 +46,7 @@ ERROR_MESSAGES = {
     10003: "Unknown Channel",
     10008: "Unknown Message",
     10013: "Unknown User",
+    10015: "Unknown Webhook",
     50001: "Missing Access",
     50013: "Missing Permissions",
     50024: "Cannot execute action on this channel type",

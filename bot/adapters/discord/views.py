@@ -62,6 +62,18 @@ async def tell(interaction: discord.Interaction[Any], text: str) -> None:
         await interaction.response.send_message(line, ephemeral=True, allowed_mentions=none)
 
 
+def log_failure(what: str, error: BaseException) -> None:
+    """Log why ``what`` failed: Discord refusing a call (an outage, a rate limit outlasting
+    discord.py's retries, an expired interaction) in one line, anything else, a bug, with
+    its traceback."""
+    original = getattr(error, "original", None) or error
+    if isinstance(original, discord.HTTPException):
+        text = " ".join(str(original.text or original).split())[:200]
+        log.warning("%s failed: Discord answered HTTP %s: %s", what, original.status, text)
+    else:
+        log.error("%s failed: %s", what, error, exc_info=error)
+
+
 class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_TEMPLATE):
     """👍 or 👎 on a briefing, a digest or an answer: stored as a vote on its key."""
 
@@ -166,8 +178,11 @@ class FollowUpModal(discord.ui.Modal, title="Ask a follow-up"):
         await tell(interaction, "Answered in the thread.")
 
     async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:  # type: ignore[override]
-        log.error("follow-up failed: %s", error, exc_info=error)
-        await tell(interaction, "Sorry, that follow-up failed on our side; the error is logged.")
+        log_failure("follow-up", error)
+        try:
+            await tell(interaction, "Sorry, that follow-up failed on our side; the error is logged.")
+        except discord.HTTPException as exc:
+            log.warning("could not report the failed follow-up %s: %s", interaction.id, exc)
 
 
 class FollowUpView(discord.ui.View):
