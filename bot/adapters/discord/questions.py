@@ -4,8 +4,9 @@
   is a question: a thread is started from it and the answer goes there (where no thread can
   be started, the answer replies in the channel).
 - In a thread the bot started (its ``owner_id`` is the bot: threads it made for answers and
-  briefings), every message is a follow-up, no mention needed; in other threads only a
-  mention or a reply to the bot counts.
+  briefings), every message is a follow-up, no mention needed, unless an admin turned that
+  off for the parent channel (``/briefbot text:followups off``; ``default`` or never set:
+  on); in other threads only a mention or a reply to the bot counts.
 - In a DM every message is a question, answered inline.
 
 The question goes through the command layer's ``/ask`` with the thread as context, so the
@@ -94,7 +95,7 @@ class Questions(commands.Cog):
             where: discord.abc.Messageable = channel
             channel_id, thread_id = str(channel.id), None
         elif isinstance(channel, discord.Thread):
-            if not (mentioned or replied is not None or channel.owner_id == bot_id):
+            if not (mentioned or replied is not None or await self._follow_up(channel, bot_id)):
                 return
             where, channel_id, thread_id = channel, str(channel.parent_id), str(channel.id)
         elif isinstance(channel, discord.TextChannel):
@@ -117,6 +118,16 @@ class Questions(commands.Cog):
         )
         answer_key = f"answer:{PLATFORM}:{channel_id}:{message.id}"
         await send_reply(where, reply, key=answer_key)
+
+    async def _follow_up(self, thread: discord.Thread, bot_id: int) -> bool:
+        """Whether a message in ``thread`` is a follow-up without a mention: the bot started
+        the thread and its channel's ``/followups`` is not off."""
+        if thread.owner_id != bot_id:
+            return False
+        setting = await asyncio.to_thread(
+            self.client.service.thread_followups, PLATFORM, str(thread.parent_id)
+        )
+        return setting is not False
 
     def _replied_bot_message(self, message: discord.Message, bot_id: int) -> discord.Message | None:
         """The bot's message this one replies to, or None."""
