@@ -226,29 +226,30 @@ def test_subscribing_through_a_chosen_value_follows_it(app: App, discord_api: Fa
 
 
 def test_deals_with_graph_attaches_the_png(app: App, discord_api: FakeDiscord) -> None:
-    async def flow() -> list[Request]:
+    assert app.service.deals()  # Google supplies Anthropic with TPUs
+
+    def graph_sent(token: str) -> list[Request]:
+        followups = of_token(discord_api, "followup", token)
+        done = any(r.body.get("_files") or "no deals" in str(r.body.get("content")) for r in followups)
+        return followups if done else []
+
+    async def flow() -> tuple[list[Request], list[Request]]:
         async with connected(app, discord_api) as gateway:
             await run_command(discord_api, gateway, command(discord_api, "deals", {"graph": True}))
-            return await until(
-                lambda: (
-                    [
-                        r
-                        for r in of_token(discord_api, "followup", "itoken-deals-1")
-                        if r.body.get("_files") or "no deals" in str(r.body.get("content"))
-                    ]
-                    and of_token(discord_api, "followup", "itoken-deals-1")
-                ),
-                timeout=30,
-                what="the graph",
-            )
+            drawn = await until(lambda: graph_sent("itoken-deals-1"), timeout=30, what="the graph")
+            options = {"company": "company:Intel", "graph": True}
+            await run_command(discord_api, gateway, command(discord_api, "deals", options, n=2))
+            empty = await until(lambda: graph_sent("itoken-deals-2"), what="no graph")
+            return drawn, empty
 
-    followups = asyncio.run(flow())
-    files = [f for r in followups for f in r.body.get("_files", [])]
-    if app.service.deals():
-        assert [f["filename"] for f in files] == ["deals.png"]
-        assert files[0]["data"].startswith(b"\x89PNG")
-    else:
-        assert not files and "no deals to draw" in followups[-1].body["content"]
+    drawn, empty = asyncio.run(flow())
+    files = [f for r in drawn for f in r.body.get("_files", [])]
+    assert [f["filename"] for f in files] == ["deals.png"]
+    assert files[0]["data"].startswith(b"\x89PNG")
+    assert "Google" in str(drawn[0].body["embeds"])  # the deals themselves come first
+    [nothing] = [r for r in empty if "no deals" in str(r.body.get("content"))]
+    assert int(nothing.body["flags"]) & EPHEMERAL and not nothing.body.get("_files")
+    assert not any(r.body.get("_files") for r in empty)
 
 
 def _click(custom_id: str, *, token: str, n: int, channel_id: str = CHANNEL_ID) -> dict[str, Any]:
