@@ -338,3 +338,20 @@ def test_a_discord_subscriber_gets_one_alert_by_direct_message(
     [sent] = discord_api.requests_to("create_message")
     assert sent.path == f"/channels/{discord_api.dm_channels['555']}/messages"
     assert sent.body["allowed_mentions"] == {"parse": []} and sent.body["content"].startswith("Breaking:")
+
+
+def test_a_discord_persons_own_digest_goes_to_their_direct_messages_once(
+    app: tuple[App, FrozenClock], discord_api: FakeDiscord
+) -> None:
+    built, clock = app
+    built.store.add_subscription(Subscription("discord", "555", "chip", "Ironwood"), START)
+    built.service.set_personal_digest("discord", "555", at="09:00", tz="Europe/Berlin", days="daily")
+    clock.value = DUE
+    key = "digest:discord:user:555:2026-11-26T09:00+01:00"
+    assert _discord_jobs(built, discord_api).run_digests() == {key: "posted"}
+    assert _discord_jobs(built, discord_api).run_digests() == {}
+    [sent] = discord_api.requests_to("create_message")
+    assert sent.path == f"/channels/{discord_api.dm_channels['555']}/messages"
+    assert sent.body["allowed_mentions"] == {"parse": []} and "Ironwood" in json.dumps(sent.body["embeds"])
+    ids = [c["custom_id"] for row in sent.body["components"] for c in row["components"]]
+    assert ids[0] == f"briefbot:vote:up:{key}"
