@@ -349,6 +349,60 @@ def test_ask_a_follow_up_opens_a_modal_answered_in_the_thread(app: App, discord_
     assert app.store.thread_turns(f"discord:{CHANNEL_ID}:{thread_id}")
 
 
+def _modal_submit(question: str, *, token: str, channel_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    data = {
+        "custom_id": FOLLOWUP_MODAL,
+        "components": [{"type": 1, "components": [{"type": 4, "custom_id": "question", "value": question}]}],
+    }
+    return interaction_payload(
+        "", kind=5, data=data, token=token, interaction_id="498", channel_id=channel_id, message=message
+    )
+
+
+def test_a_follow_up_to_an_answer_in_the_channel_goes_to_a_thread_from_it(
+    app: App, discord_api: FakeDiscord
+) -> None:
+    """/ask answered in the channel; "Ask a follow-up" on that answer: the follow-up is answered
+    in a thread started from the answer, whose memory begins with it."""
+
+    async def flow() -> tuple[str, list[Request]]:
+        async with connected(app, discord_api) as gateway:
+            await run_command(
+                discord_api, gateway, command(discord_api, "ask", {"question": "what is Ironwood?"})
+            )
+            answer = discord_api.messages[CHANNEL_ID][-1]
+            await gateway.dispatch(
+                "INTERACTION_CREATE", _click(ASK_FOLLOWUP, token="itoken-ask2", n=8) | {"message": answer}
+            )
+            await until(lambda: of_token(discord_api, "interaction_callback", "itoken-ask2"), what="modal")
+            discord_api.interaction("itoken-modal2", CHANNEL_ID)
+            submit = _modal_submit(
+                "how many chips do Ironwood pods scale to?",
+                token="itoken-modal2",
+                channel_id=CHANNEL_ID,
+                message=answer,
+            )
+            await gateway.dispatch("INTERACTION_CREATE", submit)
+            mid = answer["id"]
+            posted = await until(
+                lambda: [r for r in discord_api.requests_to("create_message") if mid in r.path][1:],
+                what="the answer in the thread",
+            )
+            await until(lambda: of_token(discord_api, "followup", "itoken-modal2"), what="the note")
+            return mid, posted
+
+    mid, posted = asyncio.run(flow())
+    [thread] = discord_api.requests_to("start_thread")
+    assert thread.path == f"/channels/{CHANNEL_ID}/messages/{mid}/threads"
+    assert "9,216" in posted[-1].body["embeds"][0]["description"]
+    assert posted[-1].body["allowed_mentions"] == {"parse": []}
+    turns = app.store.thread_turns(f"discord:{CHANNEL_ID}:{mid}")
+    assert turns[0].role == "bot" and "what is Ironwood?" in turns[0].text  # the clicked answer
+    assert [t.role for t in turns[1:]] == ["user", "bot"]
+    [note] = of_token(discord_api, "followup", "itoken-modal2")
+    assert note.body["content"] == "Answered in the thread." and int(note.body["flags"]) & EPHEMERAL
+
+
 class ScriptedCommands:
     """The command layer's stand-in: answers every command with ``reply``."""
 
