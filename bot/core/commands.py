@@ -572,10 +572,10 @@ class CommandLayer:
             self.service.set_thread_followups(ctx.platform, ctx.channel_id, _SWITCH[word])
         on = self.service.thread_followups(ctx.platform, ctx.channel_id)
         if on is None:
+            slack = "the bot's default (BRIEFBOT_SLACK_THREAD_FOLLOWUPS)"
+            default = "the default, on" if ctx.platform == "discord" else slack
             return Reply(
-                "Follow-ups in this channel: the bot's default (BRIEFBOT_SLACK_THREAD_FOLLOWUPS); "
-                "/followups on|off sets them here.",
-                ephemeral=True,
+                f"Follow-ups in this channel: {default}; /followups on|off sets them here.", ephemeral=True
             )
         if on:
             return Reply(

@@ -66,11 +66,20 @@ async def serve_discord(app: App, stop: asyncio.Event, *, ready_timeout: float =
     try:
         await _login(client, token, api)
         gateway_failed = asyncio.Event()
+        sessions = 0  # READYs (and RESUMEDs) so far
+
+        async def on_connect() -> None:
+            nonlocal sessions
+            sessions += 1
 
         async def on_disconnect() -> None:
-            if not client.is_ready():
+            # Never logged in over the gateway: unreachable. A drop after READY (Discord may
+            # ask for a reconnect at any time, even before the guilds arrived) is discord.py's
+            # to reconnect.
+            if not sessions:
                 gateway_failed.set()
 
+        client.add_listener(on_connect, "on_connect")
         client.add_listener(on_disconnect, "on_disconnect")
         connect: asyncio.Task[object] = asyncio.create_task(client.connect(reconnect=True))
         ready: asyncio.Task[object] = asyncio.create_task(client.wait_until_ready())

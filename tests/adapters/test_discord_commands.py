@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.adapters.discord.client import BriefbotClient
 from bot.adapters.discord.components import ASK_FOLLOWUP, vote_id
+from bot.adapters.discord.render import briefing_embeds
 from bot.adapters.discord.views import FOLLOWUP_MODAL
 from bot.core.commands import CommandContext, Reply
 from bot.runtime.wiring import App
@@ -135,6 +138,30 @@ def test_errors_are_one_ephemeral_line(app: App, discord_api: FakeDiscord) -> No
     assert deferral.body["data"]["flags"] & EPHEMERAL  # /subscribe defers privately
 
 
+def test_discord_refusing_the_answer_is_one_line_for_the_person_and_the_log(
+    app: App, discord_api: FakeDiscord, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The follow-up is refused (an expired interaction, say): the person still gets one
+    ephemeral line and the log one line naming Discord's answer, with no traceback."""
+    discord_api.fail("followup", 404, code=10015)
+
+    async def flow() -> list[Request]:
+        async with connected(app, discord_api) as gateway:
+            await gateway.dispatch("INTERACTION_CREATE", command(discord_api, "subscriptions"))
+            return await until(
+                lambda: of_token(discord_api, "followup", "itoken-subscriptions-1")[1:],
+                what="the report after the refused follow-up",
+            )
+
+    with caplog.at_level(logging.INFO):
+        [report] = asyncio.run(flow())
+    assert int(report.body["flags"]) & EPHEMERAL and report.body["allowed_mentions"] == {"parse": []}
+    assert report.body["content"] == "That command failed on our side; the error is logged."
+    [logged] = [r for r in caplog.records if "/subscriptions failed" in r.getMessage()]
+    assert "HTTP 404" in logged.getMessage() and "Unknown Webhook" in logged.getMessage()
+    assert not any(r.exc_info for r in caplog.records if r.name.startswith("bot."))
+
+
 def test_schedule_needs_manage_server(app: App, discord_api: FakeDiscord) -> None:
     async def flow() -> tuple[list[Request], list[Request]]:
         async with connected(app, discord_api) as gateway:
@@ -199,29 +226,30 @@ def test_subscribing_through_a_chosen_value_follows_it(app: App, discord_api: Fa
 
 
 def test_deals_with_graph_attaches_the_png(app: App, discord_api: FakeDiscord) -> None:
-    async def flow() -> list[Request]:
+    assert app.service.deals()  # Google supplies Anthropic with TPUs
+
+    def graph_sent(token: str) -> list[Request]:
+        followups = of_token(discord_api, "followup", token)
+        done = any(r.body.get("_files") or "no deals" in str(r.body.get("content")) for r in followups)
+        return followups if done else []
+
+    async def flow() -> tuple[list[Request], list[Request]]:
         async with connected(app, discord_api) as gateway:
             await run_command(discord_api, gateway, command(discord_api, "deals", {"graph": True}))
-            return await until(
-                lambda: (
-                    [
-                        r
-                        for r in of_token(discord_api, "followup", "itoken-deals-1")
-                        if r.body.get("_files") or "no deals" in str(r.body.get("content"))
-                    ]
-                    and of_token(discord_api, "followup", "itoken-deals-1")
-                ),
-                timeout=30,
-                what="the graph",
-            )
+            drawn = await until(lambda: graph_sent("itoken-deals-1"), timeout=30, what="the graph")
+            options = {"company": "company:Intel", "graph": True}
+            await run_command(discord_api, gateway, command(discord_api, "deals", options, n=2))
+            empty = await until(lambda: graph_sent("itoken-deals-2"), what="no graph")
+            return drawn, empty
 
-    followups = asyncio.run(flow())
-    files = [f for r in followups for f in r.body.get("_files", [])]
-    if app.service.deals():
-        assert [f["filename"] for f in files] == ["deals.png"]
-        assert files[0]["data"].startswith(b"\x89PNG")
-    else:
-        assert not files and "no deals to draw" in followups[-1].body["content"]
+    drawn, empty = asyncio.run(flow())
+    files = [f for r in drawn for f in r.body.get("_files", [])]
+    assert [f["filename"] for f in files] == ["deals.png"]
+    assert files[0]["data"].startswith(b"\x89PNG")
+    assert "Google" in str(drawn[0].body["embeds"])  # the deals themselves come first
+    [nothing] = [r for r in empty if "no deals" in str(r.body.get("content"))]
+    assert int(nothing.body["flags"]) & EPHEMERAL and not nothing.body.get("_files")
+    assert not any(r.body.get("_files") for r in empty)
 
 
 def _click(custom_id: str, *, token: str, n: int, channel_id: str = CHANNEL_ID) -> dict[str, Any]:
@@ -321,6 +349,60 @@ def test_ask_a_follow_up_opens_a_modal_answered_in_the_thread(app: App, discord_
     assert app.store.thread_turns(f"discord:{CHANNEL_ID}:{thread_id}")
 
 
+def _modal_submit(question: str, *, token: str, channel_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    data = {
+        "custom_id": FOLLOWUP_MODAL,
+        "components": [{"type": 1, "components": [{"type": 4, "custom_id": "question", "value": question}]}],
+    }
+    return interaction_payload(
+        "", kind=5, data=data, token=token, interaction_id="498", channel_id=channel_id, message=message
+    )
+
+
+def test_a_follow_up_to_an_answer_in_the_channel_goes_to_a_thread_from_it(
+    app: App, discord_api: FakeDiscord
+) -> None:
+    """/ask answered in the channel; "Ask a follow-up" on that answer: the follow-up is answered
+    in a thread started from the answer, whose memory begins with it."""
+
+    async def flow() -> tuple[str, list[Request]]:
+        async with connected(app, discord_api) as gateway:
+            await run_command(
+                discord_api, gateway, command(discord_api, "ask", {"question": "what is Ironwood?"})
+            )
+            answer = discord_api.messages[CHANNEL_ID][-1]
+            await gateway.dispatch(
+                "INTERACTION_CREATE", _click(ASK_FOLLOWUP, token="itoken-ask2", n=8) | {"message": answer}
+            )
+            await until(lambda: of_token(discord_api, "interaction_callback", "itoken-ask2"), what="modal")
+            discord_api.interaction("itoken-modal2", CHANNEL_ID)
+            submit = _modal_submit(
+                "how many chips do Ironwood pods scale to?",
+                token="itoken-modal2",
+                channel_id=CHANNEL_ID,
+                message=answer,
+            )
+            await gateway.dispatch("INTERACTION_CREATE", submit)
+            mid = answer["id"]
+            posted = await until(
+                lambda: [r for r in discord_api.requests_to("create_message") if mid in r.path][1:],
+                what="the answer in the thread",
+            )
+            await until(lambda: of_token(discord_api, "followup", "itoken-modal2"), what="the note")
+            return mid, posted
+
+    mid, posted = asyncio.run(flow())
+    [thread] = discord_api.requests_to("start_thread")
+    assert thread.path == f"/channels/{CHANNEL_ID}/messages/{mid}/threads"
+    assert "9,216" in posted[-1].body["embeds"][0]["description"]
+    assert posted[-1].body["allowed_mentions"] == {"parse": []}
+    turns = app.store.thread_turns(f"discord:{CHANNEL_ID}:{mid}")
+    assert turns[0].role == "bot" and "what is Ironwood?" in turns[0].text  # the clicked answer
+    assert [t.role for t in turns[1:]] == ["user", "bot"]
+    [note] = of_token(discord_api, "followup", "itoken-modal2")
+    assert note.body["content"] == "Answered in the thread." and int(note.body["flags"]) & EPHEMERAL
+
+
 class ScriptedCommands:
     """The command layer's stand-in: answers every command with ``reply``."""
 
@@ -333,8 +415,11 @@ class ScriptedCommands:
         return self.reply
 
 
-async def _client_run(app: App, api: FakeDiscord, layer: ScriptedCommands, payload: dict[str, Any]) -> None:
-    """A BriefbotClient with ``layer`` connected to the fakes; ``payload`` dispatched."""
+async def _client_run(
+    app: App, api: FakeDiscord, layer: ScriptedCommands, payload: dict[str, Any], messages: int
+) -> None:
+    """A BriefbotClient with ``layer`` connected to the fakes; ``payload`` dispatched, until
+    ``messages`` messages were posted (follow-ups and thread messages)."""
     gateway = FakeGateway()
     api.gateway_url = await gateway.start()
     client = BriefbotClient(app.service, api_url=api.url, commands_layer=layer)
@@ -344,8 +429,8 @@ async def _client_run(app: App, api: FakeDiscord, layer: ScriptedCommands, paylo
         await until(lambda: api.requests_to("sync_commands"), what="sync")
         await gateway.dispatch("INTERACTION_CREATE", payload)
         await until(
-            lambda: [r for r in api.requests if isinstance(r.body, dict) and r.body.get("components")],
-            what="the last part",
+            lambda: len(api.requests_to("followup") + api.requests_to("create_message")) >= messages,
+            what="every part",
         )
         await client.close()
         await asyncio.wait_for(connecting, 10)
@@ -360,7 +445,7 @@ def test_a_long_hostile_briefing_continues_in_a_thread_and_pings_no_one(
     hostile = replace(long, top_line=f"{HOSTILE} [1]")
     layer = ScriptedCommands(Reply("top", briefing=hostile))
     payload = command(discord_api, "brief")
-    asyncio.run(_client_run(app, discord_api, layer, payload))
+    asyncio.run(_client_run(app, discord_api, layer, payload, len(briefing_embeds(hostile))))
 
     assert layer.calls[0][0] == CommandContext("discord", USER_ID, CHANNEL_ID, None, is_platform_admin=False)
     [first] = of_token(discord_api, "followup", payload["token"])
@@ -376,4 +461,6 @@ def test_a_long_hostile_briefing_continues_in_a_thread_and_pings_no_one(
     assert all(b["allowed_mentions"] == {"parse": []} for b in bodies)
     assert not any(PING.search(json.dumps(b["embeds"]) + (b.get("content") or "")) for b in bodies)
     assert "evil.example" not in " ".join(linked_urls([json.dumps(b["embeds"]) for b in bodies]))
-    assert [bool(b.get("components")) for b in bodies] == [False] * (len(bodies) - 1) + [True]
+    assert len(bodies) == len(briefing_embeds(hostile))
+    # the buttons sit on the first message, the one in the channel
+    assert [bool(b.get("components")) for b in bodies] == [True] + [False] * (len(bodies) - 1)

@@ -166,6 +166,25 @@ def test_a_gateway_refusing_the_intents_is_one_line(app: App, discord_api: FakeD
     assert "gateway" in message and "intent" in message.lower() and "\n" not in message
 
 
+def test_a_reconnect_asked_for_while_starting_is_followed_not_fatal(
+    app: App, discord_api: FakeDiscord
+) -> None:
+    """Discord may ask for a reconnect (op 7) before the client is ready: discord.py
+    reconnects and identifies again, and briefbot keeps serving."""
+
+    async def flow() -> list[dict[str, object]]:
+        async with connected(app, discord_api, FakeGateway(reconnects=1)) as gateway:
+            await until(lambda: len(gateway.ops(2)) == 2, what="the second IDENTIFY")
+            discord_api.interaction("itoken-subs", CHANNEL_ID)
+            payload = interaction_payload("subscriptions", token="itoken-subs", interaction_id="402")
+            await gateway.dispatch("INTERACTION_CREATE", payload)
+            followups = await until(lambda: discord_api.requests_to("followup"), what="the follow-up")
+            return [f.body for f in followups]
+
+    [answer] = asyncio.run(flow())
+    assert "You follow nothing yet" in str(answer)
+
+
 def test_stop_before_ready_returns_cleanly(app: App, discord_api: FakeDiscord) -> None:
     async def flow() -> None:
         gateway = FakeGateway()

@@ -1,7 +1,7 @@
 """A digest channel that fails for good: the outbox fails the row and disables the channel, and
 the Discord publisher tells the guild's admins once (a DM to the owner, else the system
 channel), finding the guild through the API or, for a deleted channel, the gateway's cache.
-Digests also end in the buttons the gateway client answers."""
+Digests also carry the buttons the gateway client answers."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def test_a_persons_dm_failing_tells_no_guild(discord_api: FakeDiscord) -> None:
     assert not discord_api.requests_to("get_channel") and not notices(discord_api)
 
 
-def test_a_digest_ends_in_vote_and_subscribe_buttons(discord_api: FakeDiscord) -> None:
+def test_a_digest_carries_vote_and_subscribe_buttons(discord_api: FakeDiscord) -> None:
     publisher = DiscordPublisher("t", discord_api.url)
     publisher.post(DEST, digest(hostile_briefing()), KEY)
     last: dict[str, Any] = discord_api.requests_to("create_message")[-1].body

@@ -117,6 +117,25 @@ def test_a_long_briefing_continues_in_a_thread(discord_api: FakeDiscord) -> None
     assert all(s.body["allowed_mentions"] == {"parse": []} and s.body["enforce_nonce"] for s in sends)
     assert len({s.body["nonce"] for s in sends}) == len(sends)
     assert_within_limits([s.body["embeds"] for s in sends])
+    # the buttons (and the key they carry) are on the message in the channel
+    assert [bool(s.body.get("components")) for s in sends] == [True] + [False] * (len(sends) - 1)
+
+
+def test_already_delivered_finds_the_key_in_the_history_without_nonces(discord_api: FakeDiscord) -> None:
+    """Discord leaves nonces out of the history: the 👍 button's custom id is what is found."""
+    pub = publisher(discord_api)
+    big, _ = _long_briefing()
+    pub.post(DEST, digest(big), KEY)
+    alert = {"kind": "alert", "text": "x", "headline": "Big news", "matched": {"kind": "chip", "value": "T"}}
+    pub.post("discord:user:555", alert, "alert:discord:user:555:story:7")
+    assert all("nonce" not in m for ms in discord_api.messages.values() for m in ms)
+    assert pub.already_delivered(DEST, KEY)
+    assert pub.already_delivered("discord:user:555", "alert:discord:user:555:story:7")
+    assert not pub.already_delivered(DEST, KEY.replace("09:00", "10:00"))
+    assert not pub.already_delivered("discord:user:555", "alert:discord:user:555:story:8")
+    long_key = "digest:discord:" + "9" * 120
+    pub.post(DEST, {"kind": "digest", "text": "hi"}, long_key)  # its custom id holds a hash
+    assert pub.already_delivered(DEST, long_key) and not pub.already_delivered(DEST, long_key + "x")
 
 
 def test_without_a_thread_the_rest_follows_in_the_channel(discord_api: FakeDiscord) -> None:
@@ -279,6 +298,7 @@ def test_a_crash_after_discord_took_the_digest_is_confirmed_not_reposted(
     assert inner is not None
     with pytest.raises(_PostedButNotMarked):
         BotScheduler(built, Publishers({"discord": _DyingAfterPost(inner)})).run_digests()
+    discord_api.forget_nonces()  # the restart comes after Discord's nonce window
     restarted = _discord_jobs(built, discord_api)
     asyncio.run(restarted.startup())
     assert restarted.run_digests() == {}
@@ -318,3 +338,20 @@ def test_a_discord_subscriber_gets_one_alert_by_direct_message(
     [sent] = discord_api.requests_to("create_message")
     assert sent.path == f"/channels/{discord_api.dm_channels['555']}/messages"
     assert sent.body["allowed_mentions"] == {"parse": []} and sent.body["content"].startswith("Breaking:")
+
+
+def test_a_discord_persons_own_digest_goes_to_their_direct_messages_once(
+    app: tuple[App, FrozenClock], discord_api: FakeDiscord
+) -> None:
+    built, clock = app
+    built.store.add_subscription(Subscription("discord", "555", "chip", "Ironwood"), START)
+    built.service.set_personal_digest("discord", "555", at="09:00", tz="Europe/Berlin", days="daily")
+    clock.value = DUE
+    key = "digest:discord:user:555:2026-11-26T09:00+01:00"
+    assert _discord_jobs(built, discord_api).run_digests() == {key: "posted"}
+    assert _discord_jobs(built, discord_api).run_digests() == {}
+    [sent] = discord_api.requests_to("create_message")
+    assert sent.path == f"/channels/{discord_api.dm_channels['555']}/messages"
+    assert sent.body["allowed_mentions"] == {"parse": []} and "Ironwood" in json.dumps(sent.body["embeds"])
+    ids = [c["custom_id"] for row in sent.body["components"] for c in row["components"]]
+    assert ids[0] == f"briefbot:vote:up:{key}"

@@ -10,9 +10,12 @@ from typing import Any
 
 from bot.core.ask import Turn
 from bot.runtime.wiring import App
+from tests.adapters.test_discord_commands import command, run_command
 from tests.runtime.test_scheduler import START
 from tests.support.discord_gateway import (
     CHANNEL_ID,
+    EVERYONE_PERMISSIONS,
+    MANAGE_GUILD,
     USER_ID,
     FakeGateway,
     connected,
@@ -87,6 +90,36 @@ def test_follow_ups_in_the_bots_thread_need_no_mention_and_read_its_history(
     turns = app.store.thread_turns(f"discord:{CHANNEL_ID}:{thread_id}")
     assert turns[0].role == "bot" and "million TPUs" in turns[0].text  # the seeded history
     assert any(t.role == "user" and "Ironwood" in t.text for t in turns)
+
+
+def test_followups_off_in_the_channel_means_a_mention_is_needed_in_the_bots_threads(
+    app: App, discord_api: FakeDiscord
+) -> None:
+    thread_id = "600000000000000150"
+
+    async def flow() -> list[Request]:
+        async with connected(app, discord_api) as gateway:
+            for n, text in enumerate(("followups", "followups off"), 1):
+                admin = EVERYONE_PERMISSIONS | MANAGE_GUILD
+                payload = command(discord_api, "briefbot", {"text": text}, n=n, permissions=admin)
+                [said] = await run_command(discord_api, gateway, payload)
+                assert ("default, on" if n == 1 else "off") in str(said.body["embeds"])
+            await gateway.dispatch("THREAD_CREATE", thread_payload(thread_id) | {"newly_created": True})
+            plain = message_payload("600000000000000151", QUESTION, channel_id=thread_id)
+            await say(discord_api, gateway, plain)
+            await asyncio.sleep(0.5)
+            assert not posts_in(discord_api, thread_id)  # no mention: left alone
+            mention = message_payload(
+                "600000000000000152",
+                f"<@{BOT_USER_ID}> {QUESTION}",
+                channel_id=thread_id,
+                mentions=[BOT_USER_ID],
+            )
+            await say(discord_api, gateway, mention)
+            return await until(lambda: posts_in(discord_api, thread_id), what="the answer to the mention")
+
+    [answer] = asyncio.run(flow())
+    assert "9,216" in answer.body["embeds"][0]["description"]
 
 
 def test_stored_turns_are_not_seeded_twice(app: App, discord_api: FakeDiscord) -> None:

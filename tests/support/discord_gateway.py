@@ -3,7 +3,9 @@
 It speaks enough of the protocol for ``discord.Client.connect``: HELLO (op 10) on connect,
 IDENTIFY (op 2) answered by a READY dispatch (the bot user, the application, the guilds as
 unavailable) and a GUILD_CREATE per guild, HEARTBEAT (op 1) answered by HEARTBEAT_ACK
-(op 11). A test pushes dispatches (``INTERACTION_CREATE``, ``MESSAGE_CREATE``) with
+(op 11), RESUME (op 6) by INVALID_SESSION (op 9: not resumable, so the client identifies
+again); with ``reconnects`` it asks for a reconnect (op 7, as Discord may at any time) right
+after that many first READYs. A test pushes dispatches (``INTERACTION_CREATE``, ``MESSAGE_CREATE``) with
 :meth:`FakeGateway.dispatch` and can ask the client for a heartbeat with
 :meth:`FakeGateway.request_heartbeat`. Every frame the client sent is kept in ``received``.
 
@@ -284,10 +286,12 @@ class FakeGateway:
         *,
         heartbeat_ms: int = 45_000,
         close_on_identify: int | None = None,
+        reconnects: int = 0,
     ) -> None:
         self.guilds = guilds if guilds is not None else [guild_payload()]
         self.heartbeat_ms = heartbeat_ms
         self.close_on_identify = close_on_identify  # a close code instead of READY (4004, 4014)
+        self.reconnects = reconnects  # op 7 after this many READYs
         self.received: list[dict[str, Any]] = []
         self.identified = asyncio.Event()
         self.url = ""
@@ -387,6 +391,9 @@ class FakeGateway:
             await self.dispatch("READY", ready)
             for guild in self.guilds:
                 await self.dispatch("GUILD_CREATE", guild)
+            if self.reconnects > 0:
+                self.reconnects -= 1
+                await self._send({"op": 7, "d": None})
         elif op == 6:  # RESUME: not kept; ask for a new session
             await self._send({"op": 9, "d": False})
 

@@ -19,7 +19,9 @@ name, path, query, JSON body and Authorization header. Failures are scripted per
 Discord's rate-limit JSON and headers; ``server.fail("create_message", 404, code=10003)``
 with an error body ``{"code": 10003, "message": "Unknown Channel"}``.
 
-Unlike the real API, stored messages keep their ``nonce`` in ``GET`` answers.
+As on the real API, the answer to a create carries its ``nonce`` but ``GET`` answers do
+not (Discord keeps a nonce only briefly); :meth:`FakeDiscord.forget_nonces` ends the
+window early, as the minutes passing would.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ ERROR_MESSAGES = {
     10003: "Unknown Channel",
     10008: "Unknown Message",
     10013: "Unknown User",
+    10015: "Unknown Webhook",
     50001: "Missing Access",
     50013: "Missing Permissions",
     50024: "Cannot execute action on this channel type",
@@ -140,6 +143,11 @@ class FakeDiscord:
         with self.lock:
             self.interactions[token] = channel_id
 
+    def forget_nonces(self) -> None:
+        """Discord's nonce window has passed: a repeated nonce creates a message again."""
+        with self.lock:
+            self.nonces.clear()
+
     # -- scripting ----------------------------------------------------------------------
 
     def fail(
@@ -224,7 +232,7 @@ class FakeDiscord:
                 return 200, {}, seen[1]
         message = self._message(channel, body)
         if nonce is not None:
-            message["nonce"] = nonce
+            message = dict(message) | {"nonce": nonce}  # in the answer, not in the history
             self.nonces[(channel, str(nonce))] = (now, message)
         return 200, {}, message
 

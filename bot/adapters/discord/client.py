@@ -45,7 +45,7 @@ from bot.adapters.discord import guilds
 from bot.adapters.discord.personal import PersonalCommands
 from bot.adapters.discord.questions import Questions
 from bot.adapters.discord.slash import SlashCommands
-from bot.adapters.discord.views import FollowUpView, SubscribeButton, VoteButton, tell
+from bot.adapters.discord.views import FollowUpView, SubscribeButton, VoteButton, log_failure, tell
 from bot.adapters.ports import Commands, FeedbackRecorder, ThreadMemory
 from bot.core.commands import CommandLayer
 from bot.core.service import Service
@@ -146,8 +146,9 @@ class BriefbotClient(commands.Bot):
     async def on_app_command_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
-        """Log an application command's failure; the person gets one ephemeral line."""
-        log.error("command %s failed: %s", getattr(interaction.command, "name", "?"), error, exc_info=error)
+        """Log an application command's failure (a Discord refusal in one line, a bug with its
+        traceback); the person gets one ephemeral line."""
+        log_failure(f"command /{getattr(interaction.command, 'name', '?')}", error)
         try:
             await tell(interaction, "That command failed on our side; the error is logged.")
         except discord.HTTPException as exc:

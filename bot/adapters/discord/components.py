@@ -6,13 +6,15 @@ answer key the vote is stored under), ``briefbot:sub:<topic>`` ("Subscribe to th
 and the fixed ``briefbot:ask`` ("Ask a follow-up", whose thread is the clicked message's
 channel). :mod:`bot.adapters.discord.views` matches the same templates with discord.py's
 ``DynamicItem``; the publisher, which posts over plain REST, sends the JSON built here.
+Discord keeps a message's components (unlike its nonce), so the 👍 button's custom id is
+also how the publisher recognises its delivery in the channel history (:func:`custom_ids`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 CUSTOM_ID_LIMIT = 100
@@ -49,6 +51,15 @@ def parse_vote(custom_id: str) -> tuple[int, str] | None:
     return (1 if m.group("vote") == "up" else -1), m.group("key")
 
 
+def custom_ids(message: Mapping[str, Any]) -> list[str]:
+    """The custom ids of a message's buttons, as Discord returns the message."""
+    ids: list[str] = []
+    for row in message.get("components") or []:
+        if isinstance(row, Mapping):
+            ids += [str(c.get("custom_id")) for c in row.get("components") or [] if isinstance(c, Mapping)]
+    return ids
+
+
 def button(
     custom_id: str, label: str, style: int = BUTTON_SECONDARY, emoji: str | None = None
 ) -> dict[str, Any]:
@@ -62,7 +73,7 @@ def button(
 def button_rows(
     key: str | None, *, topics: Sequence[str] = (), followup: bool = False
 ) -> list[dict[str, Any]]:
-    """The action rows ending a briefing or an answer (five buttons a row): 👍/👎 on
+    """The action rows of a delivery, a briefing or an answer (five buttons a row): 👍/👎 on
     ``key``, "Subscribe: <topic>" for up to three topics, and "Ask a follow-up"; empty when
     there is nothing to show."""
     buttons: list[dict[str, Any]] = []

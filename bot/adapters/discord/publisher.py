@@ -5,15 +5,16 @@ message: the DM channel is opened with ``POST /users/@me/channels``). A briefing
 message (a short content line and the first embeds from
 :mod:`bot.adapters.discord.render`) goes to the channel; the rest go to a thread started
 from it, or, where no thread can be started (DMs, no permission), as following messages.
-The last message of a briefing ends with the buttons of :mod:`bot.adapters.discord.components`
-(👍/👎 on the delivery key, "Subscribe: <topic>"), which the gateway client answers.
+The first message of every delivery (the one in the channel) carries the buttons of
+:mod:`bot.adapters.discord.components`: 👍/👎 on the delivery key and, for a briefing,
+"Subscribe: <topic>", which the gateway client answers.
 Every message is sent with ``allowed_mentions`` ``{"parse": []}``, so nothing in feed or
 model text can ping, and with a nonce derived from the delivery key (:func:`delivery_nonce`)
 and ``enforce_nonce``, so Discord itself drops a repeat of the same post for a few minutes.
 :meth:`DiscordPublisher.already_delivered` reads the channel's newest messages and looks for
-the first message's nonce. (Discord documents ``nonce`` on the message object but may leave
-it out of ``GET /channels/{id}/messages``; a re-post inside Discord's nonce window is still
-dropped by ``enforce_nonce``.)
+the delivery's 👍 button (its custom id holds the key): Discord keeps a message's components
+but not its nonce, which it uses only briefly and leaves out of
+``GET /channels/{id}/messages`` (a nonce that is there is matched too).
 
 This talks to Discord's REST API with a synchronous httpx client rather than discord.py's
 ``HTTPClient``: the outbox calls publishers synchronously from worker threads, and
@@ -47,7 +48,7 @@ from typing import Any, NoReturn
 import httpx
 
 from bot.adapters.discord import guilds
-from bot.adapters.discord.components import button_rows
+from bot.adapters.discord.components import button_rows, custom_ids, vote_id
 from bot.adapters.discord.render import (
     ANSWER_COLOR,
     CONTENT_LIMIT,
@@ -126,9 +127,10 @@ class DiscordPublisher:
         channel = self._channel(destination)
         messages = payload_messages(payload)
         data = payload.get("briefing")
-        if isinstance(data, Mapping):  # the last message rates the delivery, offers its topics
-            topics = [topic for topic, _ in briefing_from_json(data).sections]
-            messages[-1]["components"] = button_rows(key, topics=topics)
+        briefing = briefing_from_json(data) if isinstance(data, Mapping) else None
+        topics = [topic for topic, _ in briefing.sections] if briefing is not None else []
+        # the first message rates the delivery (and is how already_delivered finds it)
+        messages[0]["components"] = button_rows(key, topics=topics)
         first = self._send(channel, messages[0], delivery_nonce(key))
         if len(messages) == 1:
             return
@@ -143,13 +145,17 @@ class DiscordPublisher:
                 return
 
     def already_delivered(self, destination: str, key: str) -> bool:
-        """True when one of the channel's newest messages carries the key's nonce."""
+        """True when one of the channel's newest messages is the delivery's first: it carries
+        the 👍 button on ``key`` (or, while Discord still shows it, the key's nonce)."""
         channel = self._channel(destination)
-        nonce = delivery_nonce(key)
+        nonce, marker = delivery_nonce(key), vote_id("up", key)
         messages = self._request(
             "GET", f"/channels/{channel}/messages", params={"limit": self.history_window}
         )
-        return any(isinstance(m, Mapping) and str(m.get("nonce")) == nonce for m in messages or [])
+        return any(
+            isinstance(m, Mapping) and (str(m.get("nonce")) == nonce or marker in custom_ids(m))
+            for m in messages or []
+        )
 
     def notify_admins(self, destination: str, problem: str) -> bool:
         """Tell the guild's admins, once, that ``destination`` (a guild channel) cannot be

@@ -4,8 +4,9 @@
   is a question: a thread is started from it and the answer goes there (where no thread can
   be started, the answer replies in the channel).
 - In a thread the bot started (its ``owner_id`` is the bot: threads it made for answers and
-  briefings), every message is a follow-up, no mention needed; in other threads only a
-  mention or a reply to the bot counts.
+  briefings), every message is a follow-up, no mention needed, unless an admin turned that
+  off for the parent channel (``/briefbot text:followups off``; ``default`` or never set:
+  on); in other threads only a mention or a reply to the bot counts.
 - In a DM every message is a question, answered inline.
 
 The question goes through the command layer's ``/ask`` with the thread as context, so the
@@ -28,6 +29,7 @@ import discord
 from discord.ext import commands
 
 from bot.adapters.discord.replies import send_reply, start_thread
+from bot.adapters.ports import ThreadMemory
 from bot.core.ask import Turn
 from bot.core.commands import CommandContext
 
@@ -62,7 +64,8 @@ def message_text(message: discord.Message, bot_id: int) -> str:
     return text[:MAX_TURN_CHARS]
 
 
-def _when(message: discord.Message) -> datetime:
+def when_sent(message: discord.Message) -> datetime:
+    """When ``message`` was sent, in UTC."""
     return message.created_at.astimezone(UTC) if message.created_at else datetime.now(UTC)
 
 
@@ -94,7 +97,7 @@ class Questions(commands.Cog):
             where: discord.abc.Messageable = channel
             channel_id, thread_id = str(channel.id), None
         elif isinstance(channel, discord.Thread):
-            if not (mentioned or replied is not None or channel.owner_id == bot_id):
+            if not (mentioned or replied is not None or await self._follow_up(channel, bot_id)):
                 return
             where, channel_id, thread_id = channel, str(channel.parent_id), str(channel.id)
         elif isinstance(channel, discord.TextChannel):
@@ -105,7 +108,7 @@ class Questions(commands.Cog):
             where = thread or channel
             channel_id, thread_id = str(channel.id), str(thread.id) if thread else None
             if replied is not None:
-                seed = [Turn("bot", message_text(replied, bot_id), (), _when(replied))]
+                seed = [Turn("bot", message_text(replied, bot_id), (), when_sent(replied))]
         else:
             return
         question = question_text(message.content, bot_id)
@@ -118,6 +121,16 @@ class Questions(commands.Cog):
         answer_key = f"answer:{PLATFORM}:{channel_id}:{message.id}"
         await send_reply(where, reply, key=answer_key)
 
+    async def _follow_up(self, thread: discord.Thread, bot_id: int) -> bool:
+        """Whether a message in ``thread`` is a follow-up without a mention: the bot started
+        the thread and its channel's ``/followups`` is not off."""
+        if thread.owner_id != bot_id:
+            return False
+        setting = await asyncio.to_thread(
+            self.client.service.thread_followups, PLATFORM, str(thread.parent_id)
+        )
+        return setting is not False
+
     def _replied_bot_message(self, message: discord.Message, bot_id: int) -> discord.Message | None:
         """The bot's message this one replies to, or None."""
         ref = message.reference
@@ -129,37 +142,47 @@ class Questions(commands.Cog):
     async def _seed(
         self, key: str, where: Any, current: discord.Message, bot_id: int, seed: list[Turn]
     ) -> None:
-        """Store the thread's earlier messages as turns when its memory is empty."""
-        threads = self.client.threads
-        if threads is None:
-            return
-        stored = await asyncio.to_thread(threads.thread_turns, key)
-        if stored:
-            return
-        turns = list(seed)
-        if isinstance(where, discord.Thread) and where.id != current.id:
-            turns += await self._thread_turns(where, current, bot_id)
-        turns = [t for t in turns if t.text]
-        if turns:
-            await asyncio.to_thread(threads.add_turns, key, turns)
+        await seed_memory(self.client.threads, key, where, current, bot_id, seed)
 
-    async def _thread_turns(
-        self, thread: discord.Thread, current: discord.Message, bot_id: int
-    ) -> list[Turn]:
-        """The thread's starter message (in the parent) and its messages before ``current``."""
-        messages: list[discord.Message] = []
-        parent = thread.parent
-        if isinstance(parent, discord.TextChannel):
-            # a thread not started from a message, or whose starter was deleted, has none
-            with contextlib.suppress(discord.HTTPException):
-                messages.append(await parent.fetch_message(thread.id))
-        try:
-            async for m in thread.history(limit=HISTORY_LIMIT, before=current, oldest_first=True):
-                messages.append(m)
-        except discord.HTTPException as exc:
-            log.info("history of thread %s not read: %s", thread.id, exc)
-        return [
-            Turn("bot" if m.author.id == bot_id else "user", message_text(m, bot_id), (), _when(m))
-            for m in messages
-            if m.id != current.id and m.type in QUESTION_TYPES
-        ]
+
+async def seed_memory(
+    threads: ThreadMemory | None,
+    key: str,
+    where: Any,
+    current: discord.Message,
+    bot_id: int,
+    seed: list[Turn],
+) -> None:
+    """Store ``seed`` and the thread's earlier messages (when ``where`` is a thread other than
+    the one ``current`` starts) as the turns of ``key`` when its memory is empty."""
+    if threads is None:
+        return
+    stored = await asyncio.to_thread(threads.thread_turns, key)
+    if stored:
+        return
+    turns = list(seed)
+    if isinstance(where, discord.Thread) and where.id != current.id:
+        turns += await _thread_turns(where, current, bot_id)
+    turns = [t for t in turns if t.text]
+    if turns:
+        await asyncio.to_thread(threads.add_turns, key, turns)
+
+
+async def _thread_turns(thread: discord.Thread, current: discord.Message, bot_id: int) -> list[Turn]:
+    """The thread's starter message (in the parent) and its messages before ``current``."""
+    messages: list[discord.Message] = []
+    parent = thread.parent
+    if isinstance(parent, discord.TextChannel):
+        # a thread not started from a message, or whose starter was deleted, has none
+        with contextlib.suppress(discord.HTTPException):
+            messages.append(await parent.fetch_message(thread.id))
+    try:
+        async for m in thread.history(limit=HISTORY_LIMIT, before=current, oldest_first=True):
+            messages.append(m)
+    except discord.HTTPException as exc:
+        log.info("history of thread %s not read: %s", thread.id, exc)
+    return [
+        Turn("bot" if m.author.id == bot_id else "user", message_text(m, bot_id), (), when_sent(m))
+        for m in messages
+        if m.id != current.id and m.type in QUESTION_TYPES
+    ]

@@ -5,8 +5,8 @@ a briefing's embeds from :func:`~bot.adapters.discord.render.briefing_embeds` (t
 message with a short content line, the rest continued in a thread started from it), an
 answer's embed, or a text reply's embed; refusals and errors are one inert line. Every send
 passes ``allowed_mentions=AllowedMentions.none()`` explicitly (the client's default is the
-same), and the last message of a briefing or answer carries the buttons
-(:func:`~bot.adapters.discord.views.reply_view`).
+same), and the first message of a briefing (the one in the channel) or an answer carries
+the buttons (:func:`~bot.adapters.discord.views.reply_view`), as the publisher's digests do.
 
 :func:`context_of` turns an interaction or message's place into the command layer's
 :class:`~bot.core.commands.CommandContext`: in a thread, the parent channel and the thread
@@ -41,7 +41,7 @@ NO_MENTIONS = discord.AllowedMentions.none()
 
 @dataclass
 class Outgoing:
-    """One message to send: content, embeds (dicts) and, on the last, which buttons."""
+    """One message to send: content, embeds (dicts) and, on the first, which buttons."""
 
     content: str | None = None
     embeds: list[dict[str, Any]] = field(default_factory=list)
@@ -75,14 +75,14 @@ def is_manager(interaction: discord.Interaction[Any]) -> bool:
 
 
 def reply_messages(reply: Reply) -> list[Outgoing]:
-    """``reply`` as messages: a briefing's (buttons on the last), an answer (buttons when
+    """``reply`` as messages: a briefing's (buttons on the first), an answer (buttons when
     something was found), or a text reply's embed; an error or refusal as one line."""
     if reply.error:
         return [Outgoing(content=error_line(reply.text))]
     if reply.briefing is not None:
         messages = [Outgoing(embeds=list(embeds)) for embeds in briefing_embeds(reply.briefing)]
         messages[0].content = briefing_content(reply.briefing)
-        messages[-1].buttons = True
+        messages[0].buttons = True
         return messages
     if reply.answer is not None:
         return [Outgoing(embeds=answer_embeds(reply.answer), buttons=reply.answer.found)]

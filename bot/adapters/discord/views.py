@@ -6,7 +6,9 @@
   once ``client.add_dynamic_items`` has registered them (``BriefbotClient.setup_hook``).
 - :class:`FollowUpView` holds the fixed-id "Ask a follow-up" button; it is registered with
   ``client.add_view`` at start (``timeout=None``), so it answers for any message. The
-  modal's question is answered in the clicked message's thread (a DM: inline).
+  modal's question is answered in the thread it was clicked in; clicked on a message in a
+  channel (a ``/ask`` answer), in the thread started from that message, whose memory begins
+  with it; in a DM, inline.
 - :func:`reply_view` builds the view a message is sent with.
 
 Votes go to the client's feedback recorder (``SqlStore.record_feedback``: one vote per
@@ -19,6 +21,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +39,7 @@ from bot.adapters.discord.components import (
     vote_id,
 )
 from bot.adapters.discord.render import error_line
+from bot.core.ask import Turn
 from bot.core.commands import Reply
 
 if TYPE_CHECKING:
@@ -60,6 +64,18 @@ async def tell(interaction: discord.Interaction[Any], text: str) -> None:
         await interaction.followup.send(line, ephemeral=True, allowed_mentions=none)
     else:
         await interaction.response.send_message(line, ephemeral=True, allowed_mentions=none)
+
+
+def log_failure(what: str, error: BaseException) -> None:
+    """Log why ``what`` failed: Discord refusing a call (an outage, a rate limit outlasting
+    discord.py's retries, an expired interaction) in one line, anything else, a bug, with
+    its traceback."""
+    original = getattr(error, "original", None) or error
+    if isinstance(original, discord.HTTPException):
+        text = " ".join(str(original.text or original).split())[:200]
+        log.warning("%s failed: Discord answered HTTP %s: %s", what, original.status, text)
+    else:
+        log.error("%s failed: %s", what, error, exc_info=error)
 
 
 class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_TEMPLATE):
@@ -153,9 +169,12 @@ class FollowUpModal(discord.ui.Modal, title="Ask a follow-up"):
             await tell(interaction, "Type a question first.")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        channel = interaction.channel
         client = _client(interaction)
         ctx = context_of(interaction)
+        channel: Any = interaction.channel
+        thread = await _thread_of_click(interaction, question)
+        if thread is not None:  # clicked in a channel: the thread from the clicked message
+            channel, ctx = thread, replace(ctx, thread_id=str(thread.id))
         reply = await asyncio.to_thread(client.command_layer.handle, ctx, f"ask {question}")
         if channel is None or not isinstance(channel, discord.abc.Messageable):
             await tell(interaction, reply.text)
@@ -163,11 +182,38 @@ class FollowUpModal(discord.ui.Modal, title="Ask a follow-up"):
         key = f"answer:{PLATFORM}:{ctx.channel_id}:{interaction.id}"
         await send_reply(channel, Reply(f"Follow-up from a reader: {question}"))
         await send_reply(channel, reply, key=key)
-        await tell(interaction, "Answered in the thread.")
+        await tell(interaction, "Answered in the thread." if ctx.thread_id else "Answered below.")
 
     async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:  # type: ignore[override]
-        log.error("follow-up failed: %s", error, exc_info=error)
-        await tell(interaction, "Sorry, that follow-up failed on our side; the error is logged.")
+        log_failure("follow-up", error)
+        try:
+            await tell(interaction, "Sorry, that follow-up failed on our side; the error is logged.")
+        except discord.HTTPException as exc:
+            log.warning("could not report the failed follow-up %s: %s", interaction.id, exc)
+
+
+async def _thread_of_click(interaction: discord.Interaction[Any], name: str) -> discord.Thread | None:
+    """For a click on a message in a guild text channel: the thread started from that message
+    (started now, or found when it already has one), its memory seeded with the message;
+    None elsewhere (threads, DMs) or when no thread can be had (the answer goes below)."""
+    from bot.adapters.discord.questions import message_text, seed_memory, thread_key, when_sent
+    from bot.adapters.discord.replies import start_thread
+
+    channel, clicked, me = interaction.channel, interaction.message, interaction.client.user
+    if not isinstance(channel, discord.TextChannel) or clicked is None or me is None:
+        return None
+    thread = channel.guild.get_thread(clicked.id) or await start_thread(channel, clicked, name)
+    if thread is None:  # Discord refused; perhaps someone started it a moment ago
+        try:
+            found = await interaction.client.fetch_channel(clicked.id)
+        except discord.HTTPException:
+            return None
+        thread = found if isinstance(found, discord.Thread) else None
+    if thread is not None:
+        seed = [Turn("bot", message_text(clicked, me.id), (), when_sent(clicked))]
+        key = thread_key(str(channel.id), str(thread.id))
+        await seed_memory(_client(interaction).threads, key, thread, clicked, me.id, seed)
+    return thread
 
 
 class FollowUpView(discord.ui.View):
@@ -184,7 +230,7 @@ class FollowUpView(discord.ui.View):
 def reply_view(
     key: str | None, *, topics: Sequence[str] = (), followup: bool = False
 ) -> discord.ui.View | None:
-    """The buttons a message ends with (None when there are none): 👍/👎 on ``key``,
+    """The buttons a message is sent with (None when there are none): 👍/👎 on ``key``,
     "Subscribe: <topic>" for up to three topics, "Ask a follow-up"."""
     view = FollowUpView() if followup else discord.ui.View(timeout=None)
     if not followup:
