@@ -6,26 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
-from wsgiref.simple_server import WSGIServer, make_server
 
 import httpx
 import pytest
 from sqlalchemy import insert
 
-from bot.adapters.slack.app import HomeData, SlackAdapter, wsgi_app
+from bot.adapters.slack.app import HomeData, SlackAdapter
 from bot.adapters.slack.render import HOME_UNSUBSCRIBE, home_view
 from bot.config import Settings
 from bot.runtime.slack import slack_adapter
 from bot.runtime.wiring import build
 from bot.store.schema import briefings
-from tests.adapters.test_slack_app import SECRET, TOKEN, FakeCommands, Running, _Quiet
+from tests.adapters.test_slack_app import SECRET, TOKEN, FakeCommands, Running
 from tests.adapters.test_slack_render import ACTIVE
+from tests.support.slack_http import SlackHttp, serve_http
 from tests.support.slack_server import FakeSlack
 from tests.support.slack_server import slack_api as slack_api
 
@@ -52,10 +51,9 @@ class Home:
         return self.data
 
 
-def serve(adapter: SlackAdapter, commands: FakeCommands) -> tuple[Running, WSGIServer]:
-    server = make_server("127.0.0.1", 0, wsgi_app(adapter), server_class=WSGIServer, handler_class=_Quiet)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return Running(f"http://127.0.0.1:{server.server_address[1]}/slack/events", commands, adapter), server
+def serve(adapter: SlackAdapter, commands: FakeCommands) -> tuple[Running, SlackHttp]:
+    server = serve_http(adapter)
+    return Running(server.url, commands, adapter), server
 
 
 @pytest.fixture
@@ -71,8 +69,7 @@ def app(slack_api: FakeSlack, home: Home) -> Iterator[Running]:
     try:
         yield running
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 def open_home(app: Running, user: str = "U1", tab: str = "home", event_id: str = "EvHome1") -> None:
@@ -212,7 +209,6 @@ def test_home_with_the_real_service_and_store(env: dict[str, str], slack_api: Fa
                 'keyword "liquid cooling"'
             ]
         finally:
-            server.shutdown()
-            server.server_close()
+            server.close()
     finally:
         asyncio.run(built.aclose())

@@ -4,21 +4,20 @@ to bolt, answers and thread re-reads through the local fake Slack Web API."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from wsgiref.simple_server import WSGIServer, make_server
 
 import pytest
 
-from bot.adapters.slack.app import SlackAdapter, thread_key, wsgi_app
+from bot.adapters.slack.app import SlackAdapter, thread_key
 from bot.core.ask import Turn
 from bot.core.commands import CommandContext, Reply
 from bot.store.sql import SqlStore
-from tests.adapters.test_slack_app import SECRET, TOKEN, FakeCommands, Running, _Quiet
+from tests.adapters.test_slack_app import SECRET, TOKEN, FakeCommands, Running
+from tests.support.slack_http import SlackHttp, serve_http
 from tests.support.slack_server import BOT_ID, BOT_USER, FakeSlack
 from tests.support.slack_server import slack_api as slack_api
 
@@ -50,10 +49,9 @@ def asking(memory: Any) -> FakeCommands:
     return FakeCommands(reply=reply)
 
 
-def serve_adapter(adapter: SlackAdapter, commands: FakeCommands) -> tuple[Running, WSGIServer]:
-    server = make_server("127.0.0.1", 0, wsgi_app(adapter), server_class=WSGIServer, handler_class=_Quiet)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return Running(f"http://127.0.0.1:{server.server_address[1]}/slack/events", commands, adapter), server
+def serve_adapter(adapter: SlackAdapter, commands: FakeCommands) -> tuple[Running, SlackHttp]:
+    server = serve_http(adapter)
+    return Running(server.url, commands, adapter), server
 
 
 @pytest.fixture
@@ -82,8 +80,7 @@ def app(slack_api: FakeSlack, memory: Memory, followups: bool) -> Iterator[Runni
     try:
         yield running
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 _ids = iter(range(1, 1_000_000))
@@ -271,8 +268,7 @@ def test_follow_up_with_the_sql_thread_store(slack_api: FakeSlack, store: SqlSto
         assert post["thread_ts"] == "3.1" and "after 2 turns" in json.dumps(post["blocks"])
         assert len(store.thread_turns("slack:C1:3.1")) == 4
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 def test_run_wires_thread_memory_and_the_follow_up_setting(slack_api: FakeSlack) -> None:

@@ -21,8 +21,6 @@ makes the next call fail that way.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 import time
@@ -33,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from slack_sdk.signature import SignatureVerifier
 
 BOT_USER = "UBOT"
 BOT_ID = "BBOT"
@@ -316,10 +315,12 @@ class FakeSlack:
 
 
 def signed_headers(body: str, secret: str, *, age: float = 0) -> dict[str, str]:
-    """Slack's request-signing headers for ``body`` (v0, HMAC-SHA256), ``age`` seconds old."""
+    """Slack's request-signing headers for ``body``, ``age`` seconds old, signed as Slack
+    signs them (slack_sdk's :class:`SignatureVerifier`: v0, HMAC-SHA256 of the timestamp
+    and body)."""
     stamp = str(int(time.time() - age))
-    base = f"v0:{stamp}:{body}".encode()
-    signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    assert signature is not None
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
 
 

@@ -1,8 +1,9 @@
-"""The Slack app (slack-bolt, HTTP mode): slash commands and @mention questions.
+"""The Slack app (slack-bolt): slash commands, questions, buttons and the App Home.
 
-:class:`SlackAdapter` builds a sync bolt :class:`~slack_bolt.App` whose requests arrive at
-``/slack/events`` (see :func:`wsgi_app`). Bolt verifies every request's signature with the
-signing secret (a bad or stale one gets 401).
+:class:`SlackAdapter` builds a sync bolt :class:`~slack_bolt.App`. In HTTP mode its
+requests arrive at ``POST /slack/events`` on briefbot's HTTP server
+(:meth:`SlackAdapter.handle_http`, routed by :func:`bot.runtime.slack.route_slack`); bolt
+verifies every request's signature with the signing secret (a bad or stale one gets 401).
 
 - **Slash commands** (``/brief``, ``/ask``, ``/subscribe``, ``/unsubscribe``,
   ``/subscriptions``, ``/deals``, ``/stories``, ``/quiet``, ``/digest``, ``/feeds``,
@@ -67,7 +68,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from slack_bolt import App, BoltRequest, BoltResponse
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -656,8 +656,3 @@ def reply_messages(reply: Reply, *, key: str | None = None, with_buttons: bool =
         buttons = with_buttons and key is not None and reply.answer.found
         return [(answer_blocks(reply.answer, with_buttons=buttons, key=key), text)]
     return [(reply_blocks(reply.text), text)]
-
-
-def wsgi_app(adapter: SlackAdapter) -> SlackRequestHandler:
-    """A WSGI application serving the bolt app at ``/slack/events`` (404 elsewhere)."""
-    return SlackRequestHandler(adapter.app, path=EVENTS_PATH)
