@@ -193,6 +193,50 @@ def test_thread_the_bot_started_is_re_read(app: Running, slack_api: FakeSlack, m
     assert "after 2 turns" in json.dumps(post["blocks"])
 
 
+def test_mention_inside_a_persons_thread_re_reads_it(
+    app: Running, slack_api: FakeSlack, memory: Memory
+) -> None:
+    """An @mention in a thread of people talking (the bot never posted there): the thread's
+    earlier messages are re-read and become the question's history."""
+    parent = slack_api.add_message("C1", "U3", "Amazon is putting more money into Anthropic")
+    slack_api.add_message("C1", "U2", "again?", thread_ts=parent)
+    current = slack_api.add_message("C1", "U2", f"<@{BOT_USER}> how much?", thread_ts=parent)
+    send_event(
+        app,
+        {
+            "channel": "C1",
+            "user": "U2",
+            "text": f"<@{BOT_USER}> how much?",
+            "ts": current,
+            "thread_ts": parent,
+        },
+        "app_mention",
+    )
+    post = slack_api.wait_for("chat.postMessage")[0].params
+    assert post["thread_ts"] == parent and "after 2 turns" in json.dumps(post["blocks"])
+    assert slack_api.calls_to("conversations.replies")[0].params["ts"] == parent
+    history = memory.thread_turns(thread_key("C1", parent))
+    assert [(t.role, t.text) for t in history[:2]] == [
+        ("user", "Amazon is putting more money into Anthropic"),
+        ("user", "again?"),
+    ]
+
+
+def test_a_direct_message_that_mentions_the_bot_is_answered(app: Running, slack_api: FakeSlack) -> None:
+    """Slack sends no app_mention in a direct message, so "@briefbot ..." there is a question too."""
+    event = {
+        "channel": "D1",
+        "channel_type": "im",
+        "user": "U1",
+        "text": f"<@{BOT_USER}> ironwood?",
+        "ts": "6.1",
+    }
+    send_event(app, event)
+    post = slack_api.wait_for("chat.postMessage")[0].params
+    assert post["channel"] == "D1" and post["thread_ts"] == "6.1"
+    assert [text for _, text in app.commands.calls] == ["ask ironwood?"]
+
+
 def test_thread_of_someone_else_is_ignored(app: Running, slack_api: FakeSlack) -> None:
     """A thread the bot never posted in is not a follow-up; it is re-read only once."""
     parent = slack_api.add_message("C1", "U3", "lunch?")

@@ -17,9 +17,13 @@ verifies every request's signature with the signing secret (a bad or stale one g
   channel, refusals and errors ephemeral (``chat.postEphemeral``).
 - **@mentions** (``app_mention``) are questions: answered in a thread (the event's
   ``thread_ts``, else its ``ts``) through the command layer's ``/ask``, whose thread memory
-  key is ``slack:<channel>:<thread_ts>``.
+  key is ``slack:<channel>:<thread_ts>``. A mention inside a thread has that thread re-read
+  (``conversations.replies``) when the memory holds nothing of it.
 - **Direct messages** (``message`` events with ``channel_type`` ``im``) are questions too,
-  answered in a thread of the DM.
+  answered in a thread of the DM, with or without a mention (Slack sends no
+  ``app_mention`` in a DM).
+- A slash ``/ask`` answer's question and answer are stored as its message's thread turns,
+  so a reply in its thread (or its "Ask a follow-up") keeps the question's context.
 - **Follow-ups**: in a channel, a reply in a thread the bot answered (its thread id has
   turns in the thread memory) or posted in (``conversations.replies`` shows a message of
   the bot, e.g. a briefing it started) is a question without a new mention, unless the
@@ -28,8 +32,8 @@ verifies every request's signature with the signing secret (a bad or stale one g
   A thread with no stored turns is re-read with ``conversations.replies`` and its earlier
   messages seed the memory, so the command
   layer's ``/ask`` sees them as history. Any bot's messages, edits and other subtypes
-  (but ``thread_broadcast``), and messages that @mention the bot (``app_mention`` answers
-  those) are ignored.
+  (but ``thread_broadcast``), and channel messages that @mention the bot (``app_mention``
+  answers those) are ignored.
 - **Buttons** (rendered with ``with_buttons``): 👍/👎 (``feedback_up``/``feedback_down``,
   value the briefing's or answer's key) are stored through ``feedback`` (one vote per
   person and key); "Subscribe: <topic>" runs the command layer's ``/subscribe`` for the
@@ -94,7 +98,7 @@ from bot.adapters.slack.render import (
     reply_blocks,
 )
 from bot.adapters.slack.upload import post_graph
-from bot.core.ask import Turn
+from bot.core.ask import Answer, Turn
 from bot.core.commands import CommandContext, Reply
 
 log = logging.getLogger(__name__)
@@ -293,12 +297,35 @@ class SlackAdapter:
         )
         reply = self.commands.handle(ctx, text)
         key = answer_key(channel, f"{user}:{time.time():.6f}") if reply.answer is not None else None
-        self.send(client, reply, channel=channel, user=user, key=key)
+        posted = self.send(client, reply, channel=channel, user=user, key=key)
+        if posted and reply.answer is not None and reply.answer.found:
+            self._remember_answer(channel, posted, reply.answer)
 
-    def _on_mention(self, event: dict[str, Any], client: WebClient) -> None:
+    def _remember_answer(self, channel: str, ts: str, answer: Answer) -> None:
+        """Store a slash ``/ask``'s question and answer as the first turns of the answer
+        message's thread, so a reply there (or "Ask a follow-up") keeps its context."""
+        if self.threads is None:
+            return
+        now = datetime.now(UTC)
+        turns = [
+            Turn("user", answer.question, answer.entities, now),
+            Turn("bot", answer.text, answer.entities, now),
+        ]
+        try:
+            self.threads.add_turns(thread_key(channel, ts), turns)
+        except Exception:  # the answer is posted; only its follow-up context is lost; logged
+            log.exception("thread memory for the answer %s in %s not stored", ts, channel)
+
+    def _on_mention(self, event: dict[str, Any], client: WebClient, context: Mapping[str, Any]) -> None:
+        """A question: answered in the mention's thread. A mention inside a thread has the
+        thread's earlier messages re-read as context (whoever wrote them)."""
         channel = str(event.get("channel") or "")
         user = str(event.get("user") or "")
-        thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
+        ts = str(event.get("ts") or "")
+        thread_ts = str(event.get("thread_ts") or ts)
+        if thread_ts and thread_ts != ts:
+            bot_user = str(context.get("bot_user_id") or "")
+            self._thread_history(client, channel, thread_ts, ts, bot_user, always=True)
         question = _LEADING_MENTIONS.sub("", str(event.get("text") or "")).strip()
         ctx = CommandContext(PLATFORM, user, channel, thread_ts or None, is_platform_admin=False)
         reply = self.commands.handle(ctx, f"ask {question}" if question else "help")
@@ -315,18 +342,18 @@ class SlackAdapter:
         if (subtype and subtype != "thread_broadcast") or event.get("bot_id") or not user or user == bot_user:
             return  # edits, joins, deletions, any bot's posts (a reply also sent to the channel counts)
         text = str(event.get("text") or "")
-        if bot_user and f"<@{bot_user}" in text:
-            return  # app_mention answers it
+        is_dm = event.get("channel_type") == "im"
+        if not is_dm and bot_user and f"<@{bot_user}" in text:
+            return  # app_mention answers it (Slack sends none in direct messages)
         channel = str(event.get("channel") or "")
         ts = str(event.get("ts") or "")
-        if event.get("channel_type") == "im":  # every DM message is a question
+        if is_dm:  # every DM message is a question
             thread_ts = str(event.get("thread_ts") or ts)
         else:
             thread_ts = str(event.get("thread_ts") or "")
             if not thread_ts or thread_ts == ts or not self.followups_on(channel):
                 return
-        is_dm = event.get("channel_type") == "im"
-        history = self._thread_history(client, channel, thread_ts, ts, bot_user, is_dm=is_dm)
+        history = self._thread_history(client, channel, thread_ts, ts, bot_user, always=is_dm)
         if history is None:
             return  # a channel thread the bot has no part in
         question = _LEADING_MENTIONS.sub("", text).strip()
@@ -345,27 +372,28 @@ class SlackAdapter:
         current_ts: str,
         bot_user: str,
         *,
-        is_dm: bool,
+        always: bool,
     ) -> list[Turn] | None:
         """The thread's turns before the current message, seeding the thread memory from
         ``conversations.replies`` when it has none; None when a channel thread is not one
-        the bot has posted in (a direct message always qualifies). Threads found to be
-        someone else's are remembered (an LRU), so chatter costs one re-read per thread."""
+        the bot has posted in, unless ``always`` (a direct message, a mention, a follow-up
+        modal). Threads found to be someone else's are remembered (an LRU), so chatter costs
+        one re-read per thread."""
         key = thread_key(channel, thread_ts)
         stored = self.threads.thread_turns(key) if self.threads is not None else []
         if stored:
             return stored
         if thread_ts == current_ts:
-            return [] if is_dm else None  # a new DM question: nothing to re-read
-        if not is_dm and self._foreign.seen(key):
+            return [] if always else None  # a new question: nothing to re-read
+        if not always and self._foreign.seen(key):
             return None
         try:
             response = client.conversations_replies(channel=channel, ts=thread_ts, limit=REPLIES_LIMIT)
             messages = list(response.get("messages") or [])
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("conversations.replies %s %s failed: %s", channel, thread_ts, exc)
-            return [] if is_dm else None
-        if not (is_dm or any(_is_bot(m, bot_user) for m in messages)):
+            return [] if always else None
+        if not (always or any(_is_bot(m, bot_user) for m in messages)):
             self._foreign.first(key)
             return None
         turns = [
@@ -432,9 +460,15 @@ class SlackAdapter:
             log.warning("views.open for %s failed: %s", user, exc)
 
     def _on_followup_submitted(
-        self, ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any], client: WebClient
+        self,
+        ack: Callable[..., Any],
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: WebClient,
+        context: Mapping[str, Any],
     ) -> None:
-        """The modal's question: answered in the thread it was opened from."""
+        """The modal's question: answered in the thread it was opened from, with that
+        thread's context (re-read when the memory has none)."""
         values = (view.get("state") or {}).get("values") or {}
         question = " ".join(
             str((values.get("question") or {}).get("question", {}).get("value") or "").split()
@@ -451,6 +485,8 @@ class SlackAdapter:
         user = str((body.get("user") or {}).get("id") or "")
         if not (channel and thread_ts and user):
             return
+        bot_user = str(context.get("bot_user_id") or "")
+        self._thread_history(client, channel, thread_ts, "", bot_user, always=True)
         ctx = CommandContext(PLATFORM, user, channel, thread_ts, is_platform_admin=False)
         reply = self.commands.handle(ctx, f"ask {question[:MAX_QUESTION_CHARS]}")
         digest = hashlib.sha1(f"{user}:{question}".encode(), usedforsecurity=False).hexdigest()[:10]
@@ -559,20 +595,22 @@ class SlackAdapter:
         thread_ts: str | None = None,
         in_thread: bool = False,
         key: str | None = None,
-    ) -> None:
+    ) -> str | None:
         """Post ``reply``: ephemeral for refusals and errors (outside a thread), else in the
         channel (or ``thread_ts``'s thread); a briefing continues in its first message's thread.
         A briefing, and an answer with a ``key``, get the feedback buttons. A deal graph is
-        uploaded as a picture (:func:`~bot.adapters.slack.upload.post_graph`)."""
+        uploaded as a picture (:func:`~bot.adapters.slack.upload.post_graph`). Returns the
+        ``ts`` of the first message posted in the channel, if any."""
         if reply.graph is not None:
             post_graph(client, reply.graph, reply.text, channel=channel, user=user, thread_ts=thread_ts)
-            return
+            return None
         messages = reply_messages(reply, key=key, with_buttons=not (reply.ephemeral or reply.error))
+        first: str | None = None
         try:
             if (reply.ephemeral or reply.error) and not in_thread:
                 blocks, text = messages[0]
                 client.chat_postEphemeral(channel=channel, user=user, blocks=blocks, text=text)
-                return
+                return None
             for blocks, text in messages:
                 response = client.chat_postMessage(
                     channel=channel,
@@ -582,9 +620,11 @@ class SlackAdapter:
                     unfurl_links=False,
                     unfurl_media=False,
                 )
-                thread_ts = thread_ts or str(response.get("ts") or "") or None
+                first = first or str(response.get("ts") or "") or None
+                thread_ts = thread_ts or first
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("slack reply in %s failed: %s", channel, exc)
+        return first
 
 
 def _clicked(body: Mapping[str, Any]) -> tuple[str, str, str | None]:
