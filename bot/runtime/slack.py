@@ -141,8 +141,9 @@ def slack_adapter(
 def slack_publisher(
     settings: Settings, pacer: ChannelPacer | None = None, *, engine: Engine | None = None
 ) -> Publisher:
-    """The outbox's publisher of ``slack:`` destinations (rate limits left to the outbox's
-    backoff; posts paced per channel by ``pacer``, by default the process's shared one).
+    """The outbox's publisher of ``slack:`` destinations (its client retries only what cannot
+    post twice, see :func:`~bot.adapters.slack.app.web_client`; posts paced per channel by
+    ``pacer``, by default the process's shared one).
     With OAuth and no bot token, each destination is posted in the installed workspace that
     owns it (:class:`~bot.adapters.slack.workspaces.WorkspacePublisher`, installations read
     from ``engine``'s database, which that mode needs)."""
@@ -154,11 +155,11 @@ def slack_publisher(
             raise ValueError("OAuth-only Slack reads its installations: pass the store's engine")
 
         def client_for(token: str) -> WebClient:
-            return paced(web_client(token, settings.slack_api_url, retry_rate_limits=False), pacer)
+            return paced(web_client(token, settings.slack_api_url, deliveries=True), pacer)
 
         installations = StoredInstallations(settings.slack_client_id or "", engine)
         return WorkspacePublisher(installations, client_for)
-    client = web_client(settings.slack_bot_token, settings.slack_api_url, retry_rate_limits=False)
+    client = web_client(settings.slack_bot_token, settings.slack_api_url, deliveries=True)
     return SlackPublisher(paced(client, pacer))
 
 

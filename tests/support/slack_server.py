@@ -16,7 +16,9 @@ workspace's. It keeps the posted messages per channel (with their metadata, so
 parameters (query string, form or JSON body merged) and when it arrived
 (``time.monotonic()``). Errors are scripted per method:
 ``server.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "3"})``
-makes the next call fail that way.
+makes the next call fail that way (``skip=N``: the N calls after it go through first); with
+``after=True`` the call is carried out first and only its answer is the error (Slack took
+the post, the client cannot know: a 5xx or a timeout after the fact).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class Failure:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1
+    after: bool = False  # carry the call out, then answer with the error
+    skip: int = 0  # calls let through before this failure applies
 
 
 class FakeSlack:
@@ -84,10 +88,14 @@ class FakeSlack:
         status: int = 200,
         headers: dict[str, str] | None = None,
         times: int = 1,
+        after: bool = False,
+        skip: int = 0,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` fail with ``error``."""
+        """Make the next ``times`` calls of ``method`` (after ``skip`` good ones) fail with
+        ``error`` (``after``: once they were carried out)."""
         with self.lock:
-            self.failures.setdefault(method, []).append(Failure(error, status, dict(headers or {}), times))
+            failure = Failure(error, status, dict(headers or {}), times, after, skip)
+            self.failures.setdefault(method, []).append(failure)
 
     def grant(self, code: str, *, team: str, token: str, bot_user: str = BOT_USER) -> None:
         """An OAuth ``code`` that ``oauth.v2.access`` exchanges, once, for ``team``'s bot ``token``."""
@@ -149,11 +157,17 @@ class FakeSlack:
             self.calls.append(Call(method, params, token))
             self.lock.notify_all()
             queue = self.failures.get(method) or []
-            if queue:
+            if queue and queue[0].skip > 0:
+                queue[0].skip -= 1
+            elif queue:
                 failure = queue[0]
                 failure.times -= 1
                 if failure.times <= 0:
                     queue.pop(0)
+                if failure.after:
+                    handler = getattr(self, "_" + method.replace(".", "_"), None)
+                    if handler is not None:
+                        handler(params)
                 return failure.status, failure.headers, {"ok": False, "error": failure.error}
             foreign = self._foreign(method, params, token)
             if foreign:

@@ -70,6 +70,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.error import URLError
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.oauth.oauth_settings import OAuthSettings
@@ -174,13 +175,20 @@ def thread_key(channel: str, thread_ts: str) -> str:
     return f"{PLATFORM}:{channel}:{thread_ts}"
 
 
-def web_client(token: str | None, base_url: str, *, retry_rate_limits: bool = True) -> WebClient:
-    """A WebClient on ``base_url`` (``BRIEFBOT_SLACK_API_URL``) retrying connection errors
-    and, unless told not to, 5xx and rate limits (honouring Retry-After)."""
-    handlers: list[Any] = [ConnectionErrorRetryHandler(max_retry_count=2)]
-    if retry_rate_limits:
+def web_client(token: str | None, base_url: str, *, deliveries: bool = False) -> WebClient:
+    """A WebClient on ``base_url`` (``BRIEFBOT_SLACK_API_URL``) with slack_sdk's retry
+    handlers: rate limits (honouring Retry-After), connection errors and 5xx.
+
+    For the outbox's deliveries (``deliveries``) only the retries that can never post twice:
+    rate limits (Slack posted nothing) and connections that failed before the request was
+    sent (``URLError``); a 5xx or a connection lost while waiting for the answer goes back to
+    the publisher, which looks for the post in the channel before posting again."""
+    handlers: list[Any] = [RateLimitErrorRetryHandler(max_retry_count=2)]
+    if deliveries:
+        handlers.append(ConnectionErrorRetryHandler(max_retry_count=2, error_types=[URLError]))
+    else:
         handlers += [
-            RateLimitErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2),
             ServerErrorRetryHandler(max_retry_count=2),
         ]
     return WebClient(token=token, base_url=base_url, timeout=30, retry_handlers=handlers)
