@@ -2,8 +2,9 @@
 
 It answers ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``,
 ``conversations.history``, ``conversations.replies``, ``conversations.open``,
-``users.info``, ``views.open``, ``views.publish``, ``apps.connections.open`` (the URL of
-the fake Socket Mode websocket in :attr:`FakeSlack.socket_url`, for an ``xapp-`` token),
+``users.info``, ``users.conversations`` (memberships from :meth:`FakeSlack.join`, paged),
+``views.open``, ``views.publish``, ``apps.connections.open`` (the URL of the fake Socket
+Mode websocket in :attr:`FakeSlack.socket_url`, for an ``xapp-`` token),
 and the file upload of ``files_upload_v2``: ``files.getUploadURLExternal`` (an upload URL
 on this server), the upload itself (kept in :attr:`FakeSlack.uploads`) and
 ``files.completeUploadExternal`` (the file shared in the channel), and ``oauth.v2.access``
@@ -77,6 +78,7 @@ class FakeSlack:
         self.grants: dict[str, dict[str, str]] = {}  # OAuth code -> team and bot token (oauth.v2.access)
         self.teams: dict[str, str] = {}  # bot token -> team id (auth.test), for granted tokens
         self.owned: dict[str, set[str]] = {}  # bot token -> the channel and user ids of its workspace
+        self.members: dict[str, list[str]] = {}  # user id -> the channels they are in (users.conversations)
 
     # -- scripting ----------------------------------------------------------------------
 
@@ -117,6 +119,13 @@ class FakeSlack:
                 "is_admin": admin,
                 "is_owner": owner,
             }
+
+    def join(self, user_id: str, *channels: str) -> None:
+        """Make ``user_id`` a member of ``channels`` (``users.conversations`` lists them)."""
+        with self.lock:
+            self.members.setdefault(user_id, []).extend(
+                c for c in channels if c not in self.members.get(user_id, [])
+            )
 
     def add_message(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> str:
         """A person's message in ``channel`` (in ``thread_ts``'s thread); returns its ts."""
@@ -322,6 +331,15 @@ class FakeSlack:
         view = params.get("view")
         view = json.loads(view) if isinstance(view, str) else view
         return {"ok": True, "view": {"id": f"V{self._next_ts()}", **(view or {})}}
+
+    def _users_conversations(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The person's channels, ``limit`` a page, the next page's offset as the cursor."""
+        channels = self.members.get(str(params.get("user") or ""), [])
+        limit, start = int(params.get("limit") or 100), int(params.get("cursor") or 0)
+        page = channels[start : start + limit]
+        more = start + limit < len(channels)
+        return {"ok": True, "channels": [{"id": c, "is_channel": True} for c in page],
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}  # fmt: skip
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(params.get("user", "")))

@@ -40,9 +40,11 @@ verifies every request's signature with the signing secret (a bad or stale one g
   person who clicked; "Ask a follow-up" opens a modal (``views.open``) whose question is
   answered in the answer's thread. Confirmations are ephemeral.
 - **App Home** (``app_home_opened`` on the Home tab): ``views.publish`` of the person's
-  subscriptions (each with a "Remove" button running ``/unsubscribe`` for them, after which
-  the tab is published again), the Slack channels with digests and the latest briefings,
-  all from ``home`` (a :class:`HomeSource`).
+  subscriptions as toggles (checkboxes: every topic, and the companies, chips and keywords
+  they follow; a change runs ``/subscribe`` or ``/unsubscribe`` for them), the digests
+  they receive (channels they are in, by ``users.conversations``, and their own by direct
+  message) and the latest of those briefings, all from ``home`` (a :class:`HomeSource`).
+  A private channel's digest is never shown to someone outside it.
 - **Retried events** (Slack resends when it did not see a quick 200, with
   ``X-Slack-Retry-Num``) are de-duplicated by ``event_id`` through ``deduper``: an in-memory
   LRU per process by default; ``briefbot run`` gives it
@@ -87,7 +89,7 @@ from bot.adapters.slack.render import (
     ASK_FOLLOWUP,
     FEEDBACK_DOWN,
     FEEDBACK_UP,
-    HOME_UNSUBSCRIBE,
+    HOME_TOGGLE,
     SUBSCRIBE_TOPIC,
     Block,
     answer_blocks,
@@ -136,6 +138,7 @@ SLASH_COMMANDS = (
 REPLIES_LIMIT = 50  # messages of a thread re-read for context
 FOLLOWUP_VIEW = "ask_followup_modal"  # the follow-up modal's callback id
 MAX_QUESTION_CHARS = 500
+MEMBERSHIP_PAGES = 10  # pages of users.conversations (200 channels each) read for the App Home
 DEDUP_SIZE = 10_000  # event ids remembered per process
 _LEADING_MENTIONS = re.compile(r"^(?:\s*<@[A-Z0-9]+(?:\|[^>]*)?>)+\s*")
 
@@ -155,14 +158,25 @@ class HomeData:
     """What a person's App Home shows."""
 
     subscriptions: Sequence[tuple[str, str, str]] = ()  # (kind, value, label)
-    channels: Sequence[tuple[str, str]] = ()  # (channel id, schedule) of Slack digests
+    channels: Sequence[tuple[str, str]] = ()  # (channel id, schedule) of the digests they get
     briefings: Sequence[tuple[str, datetime, str]] = ()  # (channel id, when, top line), newest first
+    topics: Sequence[str] = ()  # every topic, each a toggle
+
+
+MemberOf = Callable[[Sequence[str]], set[str]]  # which of these channels the person is in
 
 
 class HomeSource(Protocol):
     """Where the App Home's data comes from (the service and the store, wired at run)."""
 
-    def home(self, user_id: str) -> HomeData: ...
+    def home(self, user_id: str, member_of: MemberOf) -> HomeData:
+        """The person's tab: only digests and briefings of channels ``member_of`` says they
+        are in, and their own digest."""
+        ...
+
+    def followed(self, user_id: str) -> set[tuple[str, str]]:
+        """What the person follows now, as (kind, value)."""
+        ...
 
 
 def answer_key(channel: str, ts: str) -> str:
@@ -267,7 +281,7 @@ class SlackAdapter:
         self.app.action(ASK_FOLLOWUP)(self._on_ask_followup)
         self.app.view(FOLLOWUP_VIEW)(self._on_followup_submitted)
         self.app.event("app_home_opened")(self._on_home_opened)
-        self.app.action(re.compile(rf"^{HOME_UNSUBSCRIBE}_\d+$"))(self._on_home_unsubscribe)
+        self.app.action(re.compile(rf"^{HOME_TOGGLE}_\d+$"))(self._on_home_toggle)
 
     def handle_http(
         self, body: bytes, headers: Mapping[str, str], query: str = ""
@@ -518,37 +532,79 @@ class SlackAdapter:
         if user and event.get("tab", "home") == "home":
             self.publish_home(client, user)
 
-    def _on_home_unsubscribe(
+    def _on_home_toggle(
         self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], client: WebClient
     ) -> None:
-        """ "Remove" on a subscription: ``/unsubscribe`` for the person, then the tab again."""
+        """A subscription toggle ticked or unticked: ``/subscribe`` or ``/unsubscribe`` for the
+        person, for each option of that checkbox group whose tick now differs from what they
+        follow. The tab stays as the person left it (an unticked company can be ticked again);
+        when a change fails it is published afresh, showing what is really followed."""
         ack()
         user = str((body.get("user") or {}).get("id") or "")
+        options = _element_options(body.get("view") or {}, str(action.get("action_id") or ""))
+        if not user or self.home is None:
+            return
         try:
-            interest = json.loads(str(action.get("value") or "{}"))
-            kind, value = str(interest["kind"]), " ".join(str(interest["value"]).split())
-        except (ValueError, KeyError, TypeError):
+            followed = self.home.followed(user)
+        except Exception:  # a store failure: nothing changed; logged
+            log.exception("home: subscriptions of %s could not be read", user)
             return
-        if not (user and kind and value):
-            return
-        what = '"' + value.replace('"', "") + '"' if kind == "keyword" else value
-        reply = self.commands.handle(CommandContext(PLATFORM, user, ""), f"unsubscribe {kind} {what}")
-        if reply.error:
-            log.info("home: unsubscribe %s %s for %s: %s", kind, value, user, reply.text)
-        self.publish_home(client, user)
+        ticked = {str(o.get("value") or "") for o in action.get("selected_options") or []}
+        failed = options is None
+        for value in options or []:
+            interest = _interest(value)
+            if interest is None or (interest in followed) == (value in ticked):
+                continue
+            kind, name = interest
+            what = '"' + name.replace('"', "") + '"' if kind == "keyword" else name
+            verb = "subscribe" if value in ticked else "unsubscribe"
+            reply = self.commands.handle(CommandContext(PLATFORM, user, ""), f"{verb} {kind} {what}")
+            if reply.error:
+                log.info("home: %s %s %s for %s: %s", verb, kind, name, user, reply.text)
+                failed = True
+        if failed:
+            self.publish_home(client, user)
 
     def publish_home(self, client: WebClient, user: str) -> None:
-        """``views.publish`` the person's Home tab."""
+        """``views.publish`` the person's Home tab (digests of the channels they are in)."""
+
+        def member_of(channels: Sequence[str]) -> set[str]:
+            return self.member_channels(client, user, channels)
+
         try:
-            data = self.home.home(user) if self.home is not None else HomeData()
+            data = self.home.home(user, member_of) if self.home is not None else HomeData()
         except Exception:  # a store failure shows an empty tab rather than none; logged
             log.exception("home for %s could not be read", user)
             data = HomeData()
-        view = home_view(data.subscriptions, data.channels, data.briefings)
+        view = home_view(data.subscriptions, data.channels, data.briefings, data.topics)
         try:
             client.views_publish(user_id=user, view=view)
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("views.publish for %s failed: %s", user, exc)
+
+    def member_channels(self, client: WebClient, user: str, channels: Sequence[str]) -> set[str]:
+        """Which of ``channels`` the person is in (``users.conversations``: their public
+        channels, and private ones the bot shares). None of them when Slack cannot say
+        (logged): the tab then shows no channel rather than one they may not be in."""
+        wanted, found = set(channels), set[str]()
+        cursor: str | None = None
+        try:
+            for _ in range(MEMBERSHIP_PAGES):
+                response = client.users_conversations(
+                    user=user,
+                    types="public_channel,private_channel",
+                    exclude_archived=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+                found |= {str(c.get("id")) for c in response.get("channels") or []} & wanted
+                cursor = str((response.get("response_metadata") or {}).get("next_cursor") or "") or None
+                if cursor is None or found == wanted:
+                    break
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("users.conversations for %s failed: %s", user, exc)
+            return set()
+        return found
 
     def _ephemeral(
         self, client: WebClient, channel: str, user: str, text: str, thread_ts: str | None
@@ -633,6 +689,26 @@ class SlackAdapter:
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("slack reply in %s failed: %s", channel, exc)
         return first
+
+
+def _element_options(view: Mapping[str, Any], action_id: str) -> list[str] | None:
+    """The option values of the checkboxes ``action_id`` in the published ``view`` (the
+    interaction carries it), or None when it is not there."""
+    for block in view.get("blocks") or []:
+        for element in block.get("elements") or []:
+            if isinstance(element, Mapping) and element.get("action_id") == action_id:
+                return [str(o.get("value") or "") for o in element.get("options") or []]
+    return None
+
+
+def _interest(value: str) -> tuple[str, str] | None:
+    """(kind, value) from a toggle's value, or None when it is not one of ours."""
+    try:
+        data = json.loads(value)
+        kind, name = str(data["kind"]), " ".join(str(data["value"]).split())
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (kind, name) if kind in ("topic", "company", "chip", "keyword") and name else None
 
 
 def _clicked(body: Mapping[str, Any]) -> tuple[str, str, str | None]:
