@@ -108,13 +108,14 @@ def hostile_briefing() -> Briefing:
 
 
 def texts(blocks: list[Block]) -> list[str]:
-    """Every text a user sees in the blocks (section texts, header, context elements)."""
+    """Every text a user sees in the blocks (section texts, header, context elements, buttons)."""
     out: list[str] = []
     for block in blocks:
         if "text" in block:
             out.append(block["text"]["text"])
         for element in block.get("elements", []):
-            out.append(element["text"])
+            text = element["text"]
+            out.append(text["text"] if isinstance(text, dict) else text)
     return out
 
 
