@@ -303,7 +303,8 @@ def _source_label(n: int, source: SourceRef) -> str:
 
 def _story_blocks(item: BriefItem, briefing: Briefing) -> list[Block]:
     """A story: a section (bold headline, cited sentences, "why it matters") and a context
-    line with "Update" when it is one, its sources with outlets linked, and any note."""
+    line with "Update" when it is one, its sources with outlets linked, the mode that wrote
+    it, and any note."""
     prefix = "Update: " if item.update else ""
     headline = escape_mrkdwn(_capped(prefix + item.headline, MAX_HEADLINE_CHARS))
     lines = [f"*{headline}*"]
@@ -322,9 +323,18 @@ def _story_blocks(item: BriefItem, briefing: Briefing) -> list[Block]:
     labels = [_source_label(n, briefing.sources[n - 1]) for n in cited if 1 <= n <= len(briefing.sources)]
     if labels:
         parts.append("Sources: " + ", ".join(labels))
+    if item.written_by:
+        parts.append(escape_mrkdwn(_written_by(item.written_by)))
     if item.note:
         parts.append(f"_{escape_mrkdwn(_one_line(item.note))}_")
     return blocks + _context(parts)
+
+
+def _written_by(writer: str) -> str:
+    """The mode that wrote a story, for its context line."""
+    if writer == "extractive":
+        return "extractive summary"
+    return f"written by {_capped(writer, 60)}, checked against its sources"
 
 
 def _deal_line(row: DealRow, sources: Sequence[SourceRef]) -> str:
