@@ -337,3 +337,36 @@ def test_run_wires_thread_memory_and_the_follow_up_setting(slack_api: FakeSlack)
     service = cast(Service, SimpleNamespace(asker=SimpleNamespace(threads=memory)))
     adapter = slack_adapter(service, settings)
     assert adapter.threads is memory and adapter.thread_followups is False
+
+
+class BrokenMemory:
+    """A thread store whose database is down."""
+
+    def thread_turns(self, thread_id: str, limit: int = 20) -> list[Turn]:
+        raise OSError("database unreachable")
+
+    def add_turns(self, thread_id: str, turns: Sequence[Turn]) -> None:
+        raise OSError("database unreachable")
+
+
+def test_an_unreachable_thread_memory_still_answers_dms_and_leaves_threads_alone(
+    slack_api: FakeSlack,
+) -> None:
+    """The thread memory down: a direct message and a mention are still answered (the
+    command layer answers them); a reply in some channel thread is not taken for ours."""
+    commands = FakeCommands()
+    adapter = SlackAdapter(
+        commands, token=TOKEN, signing_secret=SECRET, api_url=slack_api.url, threads=BrokenMemory()
+    )
+    app, server = serve_adapter(adapter, commands)
+    try:
+        dm = {"channel": "D1", "channel_type": "im", "user": "U1", "text": "ironwood?"}
+        send_event(app, {**dm, "ts": "4.2", "thread_ts": "4.1"})
+        mention = {"channel": "C1", "user": "U1", "text": f"<@{BOT_USER}> ironwood?"}
+        send_event(app, {**mention, "ts": "4.4", "thread_ts": "4.3"}, "app_mention")
+        settle(slack_api, 2)
+        send_event(app, channel_message("lunch?", "4.6", thread_ts="4.5"))
+        settle(slack_api, 2)
+        assert [text for _, text in commands.calls] == ["ask ironwood?", "ask ironwood?"]
+    finally:
+        server.close()

@@ -402,7 +402,11 @@ class SlackAdapter:
         modal). Threads found to be someone else's are remembered (an LRU), so chatter costs
         one re-read per thread."""
         key = thread_key(channel, thread_ts)
-        stored = self.threads.thread_turns(key) if self.threads is not None else []
+        try:
+            stored = self.threads.thread_turns(key) if self.threads is not None else []
+        except Exception:  # unreachable memory: a DM or mention is still answered; logged
+            log.exception("thread memory of %s not read", key)
+            return [] if always else None  # a channel thread may not be ours: left alone
         if stored:
             return stored
         if thread_ts == current_ts:
@@ -424,7 +428,10 @@ class SlackAdapter:
             if str(m.get("ts") or "") != current_ts and not m.get("subtype") and _message_text(m)
         ]
         if turns and self.threads is not None:
-            self.threads.add_turns(key, turns)
+            try:
+                self.threads.add_turns(key, turns)
+            except Exception:  # the memory is unreachable: the question is still answered; logged
+                log.exception("thread memory of %s not stored", key)
         return turns
 
     # -- buttons and the follow-up modal -------------------------------------------------
