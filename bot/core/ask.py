@@ -326,14 +326,14 @@ class Asker:
             companies, chips = self._entities(query)
         elif history and not (companies or chips):
             previous = next((t for t in reversed(history) if t.role == "user"), None)
-            if previous is not None and previous.entities:
-                carried = list(previous.entities)
+            if previous is not None and self._turn_entities(previous):
+                carried = list(self._turn_entities(previous))
                 query = f"{text} {' '.join(carried)}"
                 companies, chips = self._entities(query)
         elif history and _FOLLOW_UP.match(text):
             previous = next((t for t in reversed(history) if t.role == "user"), None)
             if previous is not None:
-                extra = [e for e in previous.entities if e not in companies and e not in chips]
+                extra = [e for e in self._turn_entities(previous) if e not in companies and e not in chips]
                 if extra:
                     query = f"{text} {' '.join(extra)}"
                     companies, chips = self._entities(query)
@@ -371,6 +371,14 @@ class Asker:
         ):
             return None, None
         return query, None
+
+    def _turn_entities(self, turn: Turn) -> tuple[str, ...]:
+        """The companies and chips of an earlier turn: stored with it, else found in its text
+        (a chat adapter's turns seeded from the platform's thread carry none)."""
+        if turn.entities:
+            return turn.entities
+        companies, chips = self._entities(turn.text)
+        return tuple(companies + chips)
 
     def _entities(self, text: str) -> tuple[list[str], list[str]]:
         companies = list(dict.fromkeys(n for _, _, n in self.gazetteer.company_matcher.find_spans(text)))

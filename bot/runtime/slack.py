@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -35,7 +36,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine
 
 from bot.adapters.ports import FeedbackRecorder
-from bot.adapters.slack.app import EVENTS_PATH, HomeData, SlackAdapter, web_client
+from bot.adapters.slack.app import EVENTS_PATH, HomeData, MemberOf, SlackAdapter, web_client
 from bot.adapters.slack.dedupe import EventClaims, SharedDeduper
 from bot.adapters.slack.pacing import ChannelPacer, pace_listeners, paced, shared_pacer
 from bot.adapters.slack.publisher import SlackPublisher
@@ -66,31 +67,38 @@ HOME_BRIEFINGS = 5  # latest briefings on the App Home
 class RecentBriefings(Protocol):
     """``SqlStore.recent_briefings``."""
 
-    def recent_briefings(self, prefix: str = "", limit: int = 5) -> list[tuple[str, datetime, str]]: ...
+    def recent_briefings(
+        self, prefix: str = "", limit: int = 5, channels: Collection[str] | None = None
+    ) -> list[tuple[str, datetime, str]]: ...
 
 
 class SlackHome:
-    """The App Home's data: the person's Slack subscriptions and the Slack digest channels
-    from the service, the latest Slack briefings from the store."""
+    """The App Home's data: the person's Slack subscriptions, the topics and the digests
+    they receive from the service, the latest of those briefings from the store."""
 
     def __init__(self, service: Service, briefings: RecentBriefings) -> None:
         self.service = service
         self.briefings = briefings
 
-    def home(self, user_id: str) -> HomeData:
-        """What ``user_id``'s Home tab shows."""
+    def home(self, user_id: str, member_of: MemberOf) -> HomeData:
+        """What ``user_id``'s Home tab shows: the Slack digest channels ``member_of`` says
+        they are in, their own digest, and the latest briefings of those."""
         subs = [(s.kind, s.value, s.label()) for s in self.service.subscriptions("slack", user_id)]
-        channels = [
-            (c.channel_id, c.schedule_text())
-            for c in self.service.list_channels()
-            if c.platform == "slack" and c.enabled and c.person is None  # not people's own digests
-        ]
-        recent = [
-            (key, at, top)
-            for key, at, top in self.briefings.recent_briefings("slack:", HOME_BRIEFINGS)
-            if not key.startswith("slack:user:")
-        ]
-        return HomeData(subs, channels, [(key.partition(":")[2], at, top) for key, at, top in recent])
+        digests = [c for c in self.service.list_channels() if c.platform == "slack" and c.enabled]
+        own = [c for c in digests if c.person == user_id]
+        shared = [c for c in digests if c.person is None]
+        inside = member_of([c.channel_id for c in shared]) if shared else set()
+        mine = own + [c for c in shared if c.channel_id in inside]
+        channels = [(c.channel_id, c.schedule_text()) for c in mine]
+        keys = [f"slack:{c.channel_id}" for c in mine]
+        recent = self.briefings.recent_briefings("slack:", HOME_BRIEFINGS, channels=keys) if keys else []
+        topics = [name for kind, name in self.service.known_names() if kind == "topic"]
+        briefings = [(key.partition(":")[2], at, top) for key, at, top in recent]
+        return HomeData(subs, channels, briefings, topics)
+
+    def followed(self, user_id: str) -> set[tuple[str, str]]:
+        """What the person follows on Slack, as (kind, value)."""
+        return {(s.kind, s.value) for s in self.service.subscriptions("slack", user_id)}
 
 
 def slack_adapter(
@@ -141,8 +149,9 @@ def slack_adapter(
 def slack_publisher(
     settings: Settings, pacer: ChannelPacer | None = None, *, engine: Engine | None = None
 ) -> Publisher:
-    """The outbox's publisher of ``slack:`` destinations (rate limits left to the outbox's
-    backoff; posts paced per channel by ``pacer``, by default the process's shared one).
+    """The outbox's publisher of ``slack:`` destinations (its client retries only what cannot
+    post twice, see :func:`~bot.adapters.slack.app.web_client`; posts paced per channel by
+    ``pacer``, by default the process's shared one).
     With OAuth and no bot token, each destination is posted in the installed workspace that
     owns it (:class:`~bot.adapters.slack.workspaces.WorkspacePublisher`, installations read
     from ``engine``'s database, which that mode needs)."""
@@ -154,11 +163,11 @@ def slack_publisher(
             raise ValueError("OAuth-only Slack reads its installations: pass the store's engine")
 
         def client_for(token: str) -> WebClient:
-            return paced(web_client(token, settings.slack_api_url, retry_rate_limits=False), pacer)
+            return paced(web_client(token, settings.slack_api_url, deliveries=True), pacer)
 
         installations = StoredInstallations(settings.slack_client_id or "", engine)
         return WorkspacePublisher(installations, client_for)
-    client = web_client(settings.slack_bot_token, settings.slack_api_url, retry_rate_limits=False)
+    client = web_client(settings.slack_bot_token, settings.slack_api_url, deliveries=True)
     return SlackPublisher(paced(client, pacer))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select
@@ -37,9 +38,12 @@ class BriefingSql:
         with self.engine.connect() as conn:
             return {int(sid): str(fp) for sid, fp in conn.execute(query)}
 
-    def recent_briefings(self, prefix: str = "", limit: int = 5) -> list[tuple[str, datetime, str]]:
+    def recent_briefings(
+        self, prefix: str = "", limit: int = 5, channels: Collection[str] | None = None
+    ) -> list[tuple[str, datetime, str]]:
         """The newest ``limit`` briefings of channels whose key starts with ``prefix``
-        (``slack:``), newest first: (channel, when, top line)."""
+        (``slack:``), and is one of ``channels`` when given, newest first: (channel, when,
+        top line)."""
         query = (
             select(briefings.c.channel, briefings.c.created_at, briefings.c.top_line)
             .order_by(briefings.c.created_at.desc(), briefings.c.id.desc())
@@ -47,6 +51,8 @@ class BriefingSql:
         )
         if prefix:
             query = query.where(briefings.c.channel.startswith(prefix, autoescape=True))
+        if channels is not None:
+            query = query.where(briefings.c.channel.in_(list(channels)))
         with self.engine.connect() as conn:
             return [(str(c), at, str(top)) for c, at, top in conn.execute(query)]
 

@@ -10,16 +10,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
 import pytest
 
-from bot.adapters.slack.app import EventDeduper, SlackAdapter, wsgi_app
+from bot.adapters.slack.app import EventDeduper, SlackAdapter
 from bot.core.ask import Answer
 from bot.core.commands import CommandContext, Reply
 from bot.core.records import SourceRef
 from tests.adapters.test_slack_render import ACTIVE, NOW, hostile_briefing
+from tests.support.slack_http import serve_http
 from tests.support.slack_server import FakeSlack, signed_headers
 from tests.support.slack_server import slack_api as slack_api
 
@@ -37,11 +37,6 @@ class FakeCommands:
     def handle(self, ctx: CommandContext, text: str) -> Reply:
         self.calls.append((ctx, text))
         return self.reply(ctx, text)
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @dataclass
@@ -97,30 +92,34 @@ class Running:
 
 @pytest.fixture
 def running(slack_api: FakeSlack) -> Iterator[Running]:
-    """The adapter served over HTTP (wsgiref) with a fake command layer."""
+    """The adapter in HTTP mode on briefbot's HTTP server, with a fake command layer."""
     commands = FakeCommands()
     adapter = SlackAdapter(commands, token=TOKEN, signing_secret=SECRET, api_url=slack_api.url)
-    server = make_server("127.0.0.1", 0, wsgi_app(adapter), server_class=WSGIServer, handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    server = serve_http(adapter)
     try:
-        yield Running(f"http://127.0.0.1:{server.server_address[1]}/slack/events", commands, adapter)
+        yield Running(server.url, commands, adapter)
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 def test_signed_brief_is_acked_then_the_briefing_is_posted_escaped(
     running: Running, slack_api: FakeSlack
 ) -> None:
-    """A signed /brief gets a quick 200; the work happens afterwards: a briefing in Block Kit,
-    hostile feed text inert (``&lt;!channel&gt;``), the continuation (if any) in its thread."""
+    """A signed /brief is acknowledged before its work runs (the 200 arrives while the command
+    layer is still busy, so a slow briefing never misses Slack's 3 seconds); then a briefing in
+    Block Kit, hostile feed text inert (``&lt;!channel&gt;``)."""
     slack_api.add_user("U1")
-    running.commands.reply = lambda ctx, text: Reply("top", briefing=hostile_briefing())
-    started = time.monotonic()
+    working = threading.Event()
+
+    def slow(ctx: CommandContext, text: str) -> Reply:
+        assert working.wait(10), "the command layer was never released"
+        return Reply("top", briefing=hostile_briefing())
+
+    running.commands.reply = slow
     response = running.command("/brief", "chips")
-    assert response.status_code == 200
-    assert time.monotonic() - started < 3
+    assert response.status_code == 200 and response.text == ""  # acked while the work waits
+    assert not slack_api.calls_to("chat.postMessage")
+    working.set()
     posts = slack_api.wait_for("chat.postMessage")
     ctx, text = running.commands.calls[0]
     assert text == "/brief chips"

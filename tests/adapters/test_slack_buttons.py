@@ -5,18 +5,16 @@ what the app then posts to the local fake Slack Web API."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
-from wsgiref.simple_server import WSGIServer, make_server
 
 import httpx
 import pytest
 
-from bot.adapters.slack.app import FOLLOWUP_VIEW, SlackAdapter, wsgi_app
+from bot.adapters.slack.app import FOLLOWUP_VIEW, SlackAdapter
 from bot.adapters.slack.render import (
     ASK_FOLLOWUP,
     FEEDBACK_DOWN,
@@ -29,8 +27,9 @@ from bot.core.ask import Answer
 from bot.core.commands import CommandContext, Reply
 from bot.core.records import SourceRef
 from bot.store.sql import SqlStore
-from tests.adapters.test_slack_app import SECRET, TOKEN, FakeCommands, Running, _Quiet
+from tests.adapters.test_slack_app import SECRET, TOKEN, FakeCommands, Running
 from tests.adapters.test_slack_render import NOW, hostile_briefing
+from tests.support.slack_http import SlackHttp, serve_http
 from tests.support.slack_server import FakeSlack
 from tests.support.slack_server import slack_api as slack_api
 
@@ -56,14 +55,13 @@ def replies(ctx: CommandContext, text: str) -> Reply:
     return Reply("top", briefing=hostile_briefing())
 
 
-def serve(slack_api: FakeSlack, feedback: Any) -> tuple[Running, WSGIServer]:
+def serve(slack_api: FakeSlack, feedback: Any) -> tuple[Running, SlackHttp]:
     commands = FakeCommands(reply=replies)
     adapter = SlackAdapter(
         commands, token=TOKEN, signing_secret=SECRET, api_url=slack_api.url, feedback=feedback
     )
-    server = make_server("127.0.0.1", 0, wsgi_app(adapter), server_class=WSGIServer, handler_class=_Quiet)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return Running(f"http://127.0.0.1:{server.server_address[1]}/slack/events", commands, adapter), server
+    server = serve_http(adapter)
+    return Running(server.url, commands, adapter), server
 
 
 @pytest.fixture
@@ -77,8 +75,7 @@ def app(slack_api: FakeSlack, votes: Votes) -> Iterator[Running]:
     try:
         yield running
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 def interact(app: Running, payload: dict[str, Any]) -> httpx.Response:
@@ -186,8 +183,7 @@ def test_votes_reach_the_feedback_table(slack_api: FakeSlack, store: SqlStore) -
         (day,) = store.feedback_counts()
         assert (day.up, day.down) == (1, 0)
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 # ---- subscribe ---------------------------------------------------------------------------------

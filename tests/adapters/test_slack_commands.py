@@ -26,8 +26,7 @@ def bot(env: dict[str, str], slack_api: FakeSlack) -> Iterator[Bot]:
     try:
         yield made
     finally:
-        made.server.shutdown()
-        made.server.server_close()
+        made.server.close()
         asyncio.run(made.app.aclose())
 
 

@@ -10,17 +10,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from wsgiref.simple_server import WSGIServer, make_server
 
 import pytest
 
-from bot.adapters.slack.app import SlackAdapter, wsgi_app
+from bot.adapters.slack.app import SlackAdapter
 from bot.adapters.slack.dedupe import SharedDeduper
 from bot.config import Settings
 from bot.runtime.scheduler import BotScheduler, Publishers
 from bot.runtime.wiring import build
 from bot.store import SqlStore, open_engine
-from tests.adapters.test_slack_app import SECRET, TOKEN, FakeCommands, Running, _Quiet
+from tests.adapters.test_slack_app import SECRET, TOKEN, FakeCommands, Running
+from tests.support.slack_http import SlackHttp, serve_http
 from tests.support.slack_server import FakeSlack
 from tests.support.slack_server import slack_api as slack_api
 
@@ -34,7 +34,7 @@ class Instances:
         self.db_url = db_url
         self.slack_api = slack_api
         self.commands = FakeCommands()
-        self._stop: list[tuple[WSGIServer, SqlStore]] = []
+        self._stop: list[tuple[SlackHttp, SqlStore]] = []
 
     def start(self) -> Running:
         engine = open_engine(self.db_url)
@@ -46,16 +46,14 @@ class Instances:
             api_url=self.slack_api.url,
             deduper=SharedDeduper(store),
         )
-        server = make_server("127.0.0.1", 0, wsgi_app(adapter), server_class=WSGIServer, handler_class=_Quiet)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        server = serve_http(adapter)
         self._stop.append((server, store))
-        return Running(f"http://127.0.0.1:{server.server_address[1]}/slack/events", self.commands, adapter)
+        return Running(server.url, self.commands, adapter)
 
     def stop(self, running: Running | None = None) -> None:
         for server, store in list(self._stop):
-            if running is None or running.url.endswith(f":{server.server_address[1]}/slack/events"):
-                server.shutdown()
-                server.server_close()
+            if running is None or running.url == server.url:
+                server.close()
                 store.engine.dispose()
                 self._stop.remove((server, store))
 

@@ -6,23 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from wsgiref.simple_server import WSGIServer, make_server
 
 import pytest
 
-from bot.adapters.slack.app import SlackAdapter, wsgi_app
+from bot.adapters.slack.app import SlackAdapter
 from bot.config import Settings
 from bot.core.ask import Turn
 from bot.core.commands import CommandContext, CommandLayer
 from bot.runtime.slack import slack_adapter
 from bot.runtime.wiring import App, build
-from tests.adapters.test_slack_app import SECRET, TOKEN, FakeCommands, Running, _Quiet
+from tests.adapters.test_slack_app import SECRET, TOKEN, FakeCommands, Running
 from tests.adapters.test_slack_threads import channel_message, send_event
+from tests.support.slack_http import SlackHttp, serve_http
 from tests.support.slack_server import FakeSlack
 from tests.support.slack_server import slack_api as slack_api
 
@@ -30,7 +29,7 @@ from tests.support.slack_server import slack_api as slack_api
 class Bot:
     """briefbot's Slack app as ``run`` wires it (real service, command layer and store)."""
 
-    def __init__(self, app: App, running: Running, server: WSGIServer) -> None:
+    def __init__(self, app: App, running: Running, server: SlackHttp) -> None:
         self.app, self.running, self.server = app, running, server
 
 
@@ -40,10 +39,8 @@ def start(settings: Settings, slack_api: FakeSlack) -> Bot:
     )
     app = build(settings)
     adapter = slack_adapter(app.service, settings, feedback=app.store, claims=app.store)
-    server = make_server("127.0.0.1", 0, wsgi_app(adapter), server_class=WSGIServer, handler_class=_Quiet)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/slack/events"
-    return Bot(app, Running(url, FakeCommands(), adapter), server)
+    server = serve_http(adapter)
+    return Bot(app, Running(server.url, FakeCommands(), adapter), server)
 
 
 @pytest.fixture
@@ -65,8 +62,7 @@ def bot(env: dict[str, str], slack_api: FakeSlack, default_on: bool) -> Iterator
     try:
         yield made
     finally:
-        made.server.shutdown()
-        made.server.server_close()
+        made.server.close()
         asyncio.run(made.app.aclose())
 
 

@@ -224,7 +224,7 @@ def test_without_oauth_there_are_no_install_routes(slack_api: FakeSlack) -> None
 def test_manifest_scopes_and_authorize_url() -> None:
     scopes = manifest_scopes()
     assert scopes[0] == "app_mentions:read" and "chat:write" in scopes and "users:read" in scopes
-    assert len(scopes) == len(set(scopes)) == 10
+    assert len(scopes) == len(set(scopes)) == 11
     assert scopes == load_manifest()["oauth_config"]["scopes"]["bot"]  # as a YAML reader sees them
     assert authorize_url("https://slack.com/api/") == "https://slack.com/oauth/v2/authorize"
     assert authorize_url("http://127.0.0.1:9/api/") == "http://127.0.0.1:9/oauth/v2/authorize"

@@ -4,16 +4,19 @@ in conversations.history, and Slack's errors mapped to transient or permanent on
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack.app import web_client
 from bot.adapters.slack.publisher import EVENT_TYPE, SlackPublisher
 from bot.adapters.slack.render import MAX_BLOCKS, briefing_blocks
 from bot.core.briefing import Briefing, briefing_from_json
-from bot.core.delivery import PermanentError, TransientError
+from bot.core.delivery import Outbox, PermanentError, TransientError
+from bot.store.sql import SqlStore
 from tests.adapters.test_slack_render import ACTIVE, briefing, hostile_briefing, item, ref
 from tests.support.slack_server import FakeSlack
 from tests.support.slack_server import slack_api as slack_api
@@ -21,8 +24,13 @@ from tests.support.slack_server import slack_api as slack_api
 KEY = "digest:slack:C1:2026-11-26T09:00+01:00"
 
 
+class Clock:
+    def now(self) -> datetime:
+        return datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+
 def publisher(fake: FakeSlack) -> SlackPublisher:
-    return SlackPublisher(web_client("xoxb-test", fake.url, retry_rate_limits=False))
+    return SlackPublisher(web_client("xoxb-test", fake.url, deliveries=True))
 
 
 def digest(b: Briefing) -> dict[str, Any]:
@@ -96,10 +104,70 @@ def test_gone_channels_are_permanent(slack_api: FakeSlack, error: str) -> None:
         publisher(slack_api).post("slack:C1", {"kind": "digest", "text": "hi"}, KEY)
 
 
-def test_rate_limit_is_transient(slack_api: FakeSlack) -> None:
-    slack_api.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "7"})
-    with pytest.raises(TransientError, match="retry after 7"):
+def test_a_rate_limit_is_waited_out_then_posted(slack_api: FakeSlack) -> None:
+    """slack_sdk's RateLimitErrorRetryHandler on the delivery client: a 429 is retried after
+    its Retry-After, and the digest posted once."""
+    slack_api.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "1"})
+    publisher(slack_api).post("slack:C1", {"kind": "digest", "text": "hi"}, KEY)
+    attempts = slack_api.calls_to("chat.postMessage")
+    assert len(attempts) == 2 and attempts[1].at - attempts[0].at >= 0.95
+    assert len(slack_api.messages["C1"]) == 1
+
+
+def test_a_lasting_rate_limit_is_transient(slack_api: FakeSlack) -> None:
+    slack_api.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "0"}, times=3)
+    with pytest.raises(TransientError, match=r"retry after 0"):
         publisher(slack_api).post("slack:C1", {"kind": "digest", "text": "hi"}, KEY)
+    assert len(slack_api.calls_to("chat.postMessage")) == 3  # the first try and two retries
+    assert "C1" not in slack_api.messages
+
+
+def test_a_rate_limited_continuation_still_arrives(slack_api: FakeSlack) -> None:
+    """A long briefing whose second message meets a 429: retried after Retry-After, so the
+    whole briefing is in the thread (not cut after its first message)."""
+    sentences = tuple(f"Sentence number {i} about chips and racks [1]." for i in range(40))
+    big = briefing((("chips", tuple(item(i, sentences=sentences) for i in range(1, 31))),), (ref(1),))
+    messages = briefing_blocks(briefing_from_json(big.as_json()), with_buttons=True, key=KEY)
+    assert len(messages) > 1
+    slack_api.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "0"}, skip=1)
+    publisher(slack_api).post("slack:C1", digest(big), KEY)
+    assert len(slack_api.calls_to("chat.postMessage")) == len(messages) + 1  # one retried
+    posted = slack_api.messages["C1"]
+    assert len(posted) == len(messages)
+    assert all(m.get("thread_ts") == posted[0]["ts"] for m in posted[1:])
+
+
+def test_a_post_slack_took_despite_an_error_is_not_posted_again(
+    slack_api: FakeSlack, store: SqlStore
+) -> None:
+    """Slack stores the digest but answers 500 (or the answer never comes): the outbox's
+    retry finds the key in the channel's history and posts nothing more, so the channel
+    has the digest once and the delivery is marked posted."""
+    slack_api.fail("chat.postMessage", "internal_error", status=500, after=True)
+    outbox = Outbox(store, publisher(slack_api), Clock(), sleep=lambda s: None)
+    assert outbox.deliver(KEY, "slack:C1", "digest", {"kind": "digest", "text": "hi"}) == "posted"
+    assert len(slack_api.messages["C1"]) == 1
+    assert len(slack_api.calls_to("chat.postMessage")) == 1
+    assert slack_api.calls_to("conversations.history")[0].params["channel"] == "C1"
+    row = store.get_delivery(KEY)
+    assert row is not None and row.state == "posted"
+
+
+def test_a_post_slack_refused_with_an_error_is_posted_on_retry(slack_api: FakeSlack, store: SqlStore) -> None:
+    slack_api.fail("chat.postMessage", "internal_error", status=500)
+    outbox = Outbox(store, publisher(slack_api), Clock(), sleep=lambda s: None)
+    assert outbox.deliver(KEY, "slack:C1", "digest", {"kind": "digest", "text": "hi"}) == "posted"
+    assert len(slack_api.messages["C1"]) == 1 and len(slack_api.calls_to("chat.postMessage")) == 2
+
+
+def test_the_delivery_client_retries_only_what_cannot_post_twice(slack_api: FakeSlack) -> None:
+    """A 5xx is not retried inside the delivery client (Slack may have posted); the app's
+    client retries it."""
+    slack_api.fail("chat.postMessage", "internal_error", status=500)
+    with pytest.raises(SlackApiError):
+        web_client("xoxb-test", slack_api.url, deliveries=True).chat_postMessage(channel="C1", text="hi")
+    slack_api.fail("chat.postMessage", "internal_error", status=500)
+    assert web_client("xoxb-test", slack_api.url).chat_postMessage(channel="C1", text="hi")["ok"]
 
 
 @pytest.mark.parametrize(

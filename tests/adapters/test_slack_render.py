@@ -108,13 +108,14 @@ def hostile_briefing() -> Briefing:
 
 
 def texts(blocks: list[Block]) -> list[str]:
-    """Every text a user sees in the blocks (section texts, header, context elements)."""
+    """Every text a user sees in the blocks (section texts, header, context elements, buttons)."""
     out: list[str] = []
     for block in blocks:
         if "text" in block:
             out.append(block["text"]["text"])
         for element in block.get("elements", []):
-            out.append(element["text"])
+            text = element["text"]
+            out.append(text["text"] if isinstance(text, dict) else text)
     return out
 
 
@@ -246,6 +247,7 @@ def test_briefing_layout() -> None:
         if "Sources:" in e["text"]
     )
     assert "*Update:*" in context and "|Outlet &lt;!channel&gt;" in context
+    assert "extractive summary" in context  # the mode that wrote the story
     deals = next(t for t in texts(message) if t.startswith("*Deals*"))
     assert re.search(
         r"• 2025-10-07 — AMD &lt;!channel&gt; -&gt; OpenAI \(supply\), \$10 billion <[^>]+\|\[1\]>", deals
@@ -253,6 +255,17 @@ def test_briefing_layout() -> None:
     assert message[-1]["type"] == "context" and message[-1]["elements"][0]["text"].startswith("footer")
     assert "mode: extractive" in message[-1]["elements"][0]["text"]
     assert [blk["type"] for blk in message].count("divider") == 3
+
+
+def test_each_story_says_which_mode_wrote_it() -> None:
+    """With a model, a story the checks rejected falls back to extractive: each context line
+    says which wrote it."""
+    by_model = item(1, written_by="gpt-4o-mini")
+    fallback = item(2, written_by="extractive")
+    (message,) = briefing_blocks(briefing((("chips", (by_model, fallback)),), (ref(1), ref(2))))
+    lines = [e["text"] for blk in message if blk["type"] == "context" for e in blk["elements"]]
+    assert any("written by gpt-4o-mini, checked against its sources" in line for line in lines)
+    assert any("extractive summary" in line for line in lines)
 
 
 def test_empty_briefing_is_one_short_message() -> None:

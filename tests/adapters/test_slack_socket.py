@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import pytest
 from bot.adapters.slack.app import SlackAdapter
 from bot.adapters.slack.socket_mode import SocketModeConnection
 from bot.config import Settings
-from bot.core.commands import Reply
+from bot.core.commands import CommandContext, Reply
 from bot.errors import BriefbotError, ConfigError
 from bot.runtime.health import HealthServer
 from bot.runtime.slack import serve_slack, slack_configured
@@ -115,9 +116,21 @@ def test_connects_with_the_app_token_from_apps_connections_open(
 def test_slash_command_is_acked_then_answered(
     connected: Connected, slack_api: FakeSlack, slack_socket: FakeSocket
 ) -> None:
+    """The envelope is acknowledged while the command layer is still working (within Slack's
+    3 seconds however slow the work), and the answer follows."""
+    working = threading.Event()
+    done = connected.commands.reply
+
+    def slow(ctx: CommandContext, text: str) -> Reply:
+        assert working.wait(10), "the command layer was never released"
+        return done(ctx, text)
+
+    connected.commands.reply = slow
     envelope = slack_socket.push("slash_commands", slash("/stories", "chips"), accepts_response_payload=True)
     ack = slack_socket.ack_for(envelope)
     assert ack["envelope_id"] == envelope and not ack.get("payload")  # an empty ack: the answer follows
+    assert not slack_api.calls_to("chat.postMessage")
+    working.set()
     post = slack_api.wait_for("chat.postMessage")[0]
     assert post.token == BOT_TOKEN and post.params["channel"] == "C1"
     assert "done: /stories chips" in str(post.params["blocks"])

@@ -4,21 +4,20 @@ to bolt, answers and thread re-reads through the local fake Slack Web API."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from wsgiref.simple_server import WSGIServer, make_server
 
 import pytest
 
-from bot.adapters.slack.app import SlackAdapter, thread_key, wsgi_app
+from bot.adapters.slack.app import SlackAdapter, thread_key
 from bot.core.ask import Turn
 from bot.core.commands import CommandContext, Reply
 from bot.store.sql import SqlStore
-from tests.adapters.test_slack_app import SECRET, TOKEN, FakeCommands, Running, _Quiet
+from tests.adapters.test_slack_app import SECRET, TOKEN, FakeCommands, Running
+from tests.support.slack_http import SlackHttp, serve_http
 from tests.support.slack_server import BOT_ID, BOT_USER, FakeSlack
 from tests.support.slack_server import slack_api as slack_api
 
@@ -50,10 +49,9 @@ def asking(memory: Any) -> FakeCommands:
     return FakeCommands(reply=reply)
 
 
-def serve_adapter(adapter: SlackAdapter, commands: FakeCommands) -> tuple[Running, WSGIServer]:
-    server = make_server("127.0.0.1", 0, wsgi_app(adapter), server_class=WSGIServer, handler_class=_Quiet)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return Running(f"http://127.0.0.1:{server.server_address[1]}/slack/events", commands, adapter), server
+def serve_adapter(adapter: SlackAdapter, commands: FakeCommands) -> tuple[Running, SlackHttp]:
+    server = serve_http(adapter)
+    return Running(server.url, commands, adapter), server
 
 
 @pytest.fixture
@@ -82,8 +80,7 @@ def app(slack_api: FakeSlack, memory: Memory, followups: bool) -> Iterator[Runni
     try:
         yield running
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 _ids = iter(range(1, 1_000_000))
@@ -196,6 +193,50 @@ def test_thread_the_bot_started_is_re_read(app: Running, slack_api: FakeSlack, m
     assert "after 2 turns" in json.dumps(post["blocks"])
 
 
+def test_mention_inside_a_persons_thread_re_reads_it(
+    app: Running, slack_api: FakeSlack, memory: Memory
+) -> None:
+    """An @mention in a thread of people talking (the bot never posted there): the thread's
+    earlier messages are re-read and become the question's history."""
+    parent = slack_api.add_message("C1", "U3", "Amazon is putting more money into Anthropic")
+    slack_api.add_message("C1", "U2", "again?", thread_ts=parent)
+    current = slack_api.add_message("C1", "U2", f"<@{BOT_USER}> how much?", thread_ts=parent)
+    send_event(
+        app,
+        {
+            "channel": "C1",
+            "user": "U2",
+            "text": f"<@{BOT_USER}> how much?",
+            "ts": current,
+            "thread_ts": parent,
+        },
+        "app_mention",
+    )
+    post = slack_api.wait_for("chat.postMessage")[0].params
+    assert post["thread_ts"] == parent and "after 2 turns" in json.dumps(post["blocks"])
+    assert slack_api.calls_to("conversations.replies")[0].params["ts"] == parent
+    history = memory.thread_turns(thread_key("C1", parent))
+    assert [(t.role, t.text) for t in history[:2]] == [
+        ("user", "Amazon is putting more money into Anthropic"),
+        ("user", "again?"),
+    ]
+
+
+def test_a_direct_message_that_mentions_the_bot_is_answered(app: Running, slack_api: FakeSlack) -> None:
+    """Slack sends no app_mention in a direct message, so "@briefbot ..." there is a question too."""
+    event = {
+        "channel": "D1",
+        "channel_type": "im",
+        "user": "U1",
+        "text": f"<@{BOT_USER}> ironwood?",
+        "ts": "6.1",
+    }
+    send_event(app, event)
+    post = slack_api.wait_for("chat.postMessage")[0].params
+    assert post["channel"] == "D1" and post["thread_ts"] == "6.1"
+    assert [text for _, text in app.commands.calls] == ["ask ironwood?"]
+
+
 def test_thread_of_someone_else_is_ignored(app: Running, slack_api: FakeSlack) -> None:
     """A thread the bot never posted in is not a follow-up; it is re-read only once."""
     parent = slack_api.add_message("C1", "U3", "lunch?")
@@ -271,8 +312,7 @@ def test_follow_up_with_the_sql_thread_store(slack_api: FakeSlack, store: SqlSto
         assert post["thread_ts"] == "3.1" and "after 2 turns" in json.dumps(post["blocks"])
         assert len(store.thread_turns("slack:C1:3.1")) == 4
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 def test_run_wires_thread_memory_and_the_follow_up_setting(slack_api: FakeSlack) -> None:
@@ -297,3 +337,36 @@ def test_run_wires_thread_memory_and_the_follow_up_setting(slack_api: FakeSlack)
     service = cast(Service, SimpleNamespace(asker=SimpleNamespace(threads=memory)))
     adapter = slack_adapter(service, settings)
     assert adapter.threads is memory and adapter.thread_followups is False
+
+
+class BrokenMemory:
+    """A thread store whose database is down."""
+
+    def thread_turns(self, thread_id: str, limit: int = 20) -> list[Turn]:
+        raise OSError("database unreachable")
+
+    def add_turns(self, thread_id: str, turns: Sequence[Turn]) -> None:
+        raise OSError("database unreachable")
+
+
+def test_an_unreachable_thread_memory_still_answers_dms_and_leaves_threads_alone(
+    slack_api: FakeSlack,
+) -> None:
+    """The thread memory down: a direct message and a mention are still answered (the
+    command layer answers them); a reply in some channel thread is not taken for ours."""
+    commands = FakeCommands()
+    adapter = SlackAdapter(
+        commands, token=TOKEN, signing_secret=SECRET, api_url=slack_api.url, threads=BrokenMemory()
+    )
+    app, server = serve_adapter(adapter, commands)
+    try:
+        dm = {"channel": "D1", "channel_type": "im", "user": "U1", "text": "ironwood?"}
+        send_event(app, {**dm, "ts": "4.2", "thread_ts": "4.1"})
+        mention = {"channel": "C1", "user": "U1", "text": f"<@{BOT_USER}> ironwood?"}
+        send_event(app, {**mention, "ts": "4.4", "thread_ts": "4.3"}, "app_mention")
+        settle(slack_api, 2)
+        send_event(app, channel_message("lunch?", "4.6", thread_ts="4.5"))
+        settle(slack_api, 2)
+        assert [text for _, text in commands.calls] == ["ask ironwood?", "ask ironwood?"]
+    finally:
+        server.close()

@@ -157,8 +157,9 @@ def test_another_refusal_from_the_owner_is_final_at_once(
 def test_a_busy_workspace_leaves_the_delivery_pending(
     two_workspaces: WorkspacePublisher, slack_api: FakeSlack
 ) -> None:
-    """T1 is rate limited, T2 does not know C1: C1 may be T1's, so it waits."""
-    slack_api.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "3"})
+    """T1 stays rate limited beyond the client's retries, T2 does not know C1: C1 may be
+    T1's, so it waits."""
+    slack_api.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "0"}, times=3)
     with pytest.raises(TransientError, match="rate limit"):
         two_workspaces.post("slack:C1", DIGEST, "digest:slack:C1:x")
     assert two_workspaces.owner("slack:C1") is None

@@ -76,6 +76,35 @@ def test_follow_ups_keep_the_thread_context(news: None, capsys: pytest.CaptureFi
     assert alone["query"] == "and which chips?"
 
 
+def test_a_thread_seeded_from_a_chat_platform_gives_context(
+    news: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Turns a chat adapter re-read from the platform's thread carry no entities: the
+    companies of the last person's message are found in its text and carried."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from bot.config import Settings
+    from bot.core.ask import Turn
+    from bot.runtime.wiring import build
+
+    app = build(Settings.load())
+    try:
+        now = datetime.now(UTC)
+        app.store.add_turns(
+            "cli:seeded",  # the thread `ask --thread seeded` reads
+            [
+                Turn("user", "Amazon is putting money into Anthropic again", (), now),
+                Turn("bot", "ok", (), now),
+            ],
+        )
+    finally:
+        asyncio.run(app.aclose())
+    follow = run_cli(capsys, "ask", "and which chips?", "--thread", "seeded", "--json").json()
+    assert "Amazon" in follow["query"] and "Anthropic" in follow["query"]
+    assert follow["found"] and "Trainium" in follow["answer"]
+
+
 def test_hostile_questions_get_one_line_errors_or_answers(
     news: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

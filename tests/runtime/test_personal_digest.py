@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -126,14 +126,21 @@ def test_a_direct_message_failing_for_good_turns_that_personal_digest_off(
 
 
 class Briefings:
-    def recent_briefings(self, prefix: str = "", limit: int = 5) -> list[tuple[str, datetime, str]]:
-        return [("slack:user:U7", START, "U7's own digest"), ("slack:C1", START, "the channel's")]
+    def recent_briefings(
+        self, prefix: str = "", limit: int = 5, channels: Collection[str] | None = None
+    ) -> list[tuple[str, datetime, str]]:
+        rows = [("slack:user:U7", START, "U7's own digest"), ("slack:C1", START, "the channel's")]
+        return [r for r in rows if channels is None or r[0] in channels]
 
 
 def test_the_slack_home_tab_leaves_out_other_peoples_digests(app: tuple[App, FrozenClock]) -> None:
     built, _ = app
     built.service.set_channel("slack", "C1", at="09:00")
     built.service.set_personal_digest("slack", "U7", at="08:00")
-    home = SlackHome(built.service, Briefings()).home("U1")
-    assert [c for c, _ in home.channels] == ["C1"]
-    assert [b[0] for b in home.briefings] == ["C1"]
+    home = SlackHome(built.service, Briefings())
+    for_u1 = home.home("U1", member_of=lambda channels: set(channels))  # U1 is in C1
+    assert [c for c, _ in for_u1.channels] == ["C1"]
+    assert [b[0] for b in for_u1.briefings] == ["C1"]
+    for_u7 = home.home("U7", member_of=lambda channels: set())  # U7 is in no channel
+    assert [c for c, _ in for_u7.channels] == ["user:U7"]
+    assert [b[0] for b in for_u7.briefings] == ["user:U7"]

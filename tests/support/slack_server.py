@@ -2,8 +2,9 @@
 
 It answers ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``,
 ``conversations.history``, ``conversations.replies``, ``conversations.open``,
-``users.info``, ``views.open``, ``views.publish``, ``apps.connections.open`` (the URL of
-the fake Socket Mode websocket in :attr:`FakeSlack.socket_url`, for an ``xapp-`` token),
+``users.info``, ``users.conversations`` (memberships from :meth:`FakeSlack.join`, paged),
+``views.open``, ``views.publish``, ``apps.connections.open`` (the URL of the fake Socket
+Mode websocket in :attr:`FakeSlack.socket_url`, for an ``xapp-`` token),
 and the file upload of ``files_upload_v2``: ``files.getUploadURLExternal`` (an upload URL
 on this server), the upload itself (kept in :attr:`FakeSlack.uploads`) and
 ``files.completeUploadExternal`` (the file shared in the channel), and ``oauth.v2.access``
@@ -16,13 +17,13 @@ workspace's. It keeps the posted messages per channel (with their metadata, so
 parameters (query string, form or JSON body merged) and when it arrived
 (``time.monotonic()``). Errors are scripted per method:
 ``server.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "3"})``
-makes the next call fail that way.
+makes the next call fail that way (``skip=N``: the N calls after it go through first); with
+``after=True`` the call is carried out first and only its answer is the error (Slack took
+the post, the client cannot know: a 5xx or a timeout after the fact).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 import time
@@ -33,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from slack_sdk.signature import SignatureVerifier
 
 BOT_USER = "UBOT"
 BOT_ID = "BBOT"
@@ -55,6 +57,8 @@ class Failure:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1
+    after: bool = False  # carry the call out, then answer with the error
+    skip: int = 0  # calls let through before this failure applies
 
 
 class FakeSlack:
@@ -74,6 +78,7 @@ class FakeSlack:
         self.grants: dict[str, dict[str, str]] = {}  # OAuth code -> team and bot token (oauth.v2.access)
         self.teams: dict[str, str] = {}  # bot token -> team id (auth.test), for granted tokens
         self.owned: dict[str, set[str]] = {}  # bot token -> the channel and user ids of its workspace
+        self.members: dict[str, list[str]] = {}  # user id -> the channels they are in (users.conversations)
 
     # -- scripting ----------------------------------------------------------------------
 
@@ -85,10 +90,14 @@ class FakeSlack:
         status: int = 200,
         headers: dict[str, str] | None = None,
         times: int = 1,
+        after: bool = False,
+        skip: int = 0,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` fail with ``error``."""
+        """Make the next ``times`` calls of ``method`` (after ``skip`` good ones) fail with
+        ``error`` (``after``: once they were carried out)."""
         with self.lock:
-            self.failures.setdefault(method, []).append(Failure(error, status, dict(headers or {}), times))
+            failure = Failure(error, status, dict(headers or {}), times, after, skip)
+            self.failures.setdefault(method, []).append(failure)
 
     def grant(self, code: str, *, team: str, token: str, bot_user: str = BOT_USER) -> None:
         """An OAuth ``code`` that ``oauth.v2.access`` exchanges, once, for ``team``'s bot ``token``."""
@@ -110,6 +119,13 @@ class FakeSlack:
                 "is_admin": admin,
                 "is_owner": owner,
             }
+
+    def join(self, user_id: str, *channels: str) -> None:
+        """Make ``user_id`` a member of ``channels`` (``users.conversations`` lists them)."""
+        with self.lock:
+            self.members.setdefault(user_id, []).extend(
+                c for c in channels if c not in self.members.get(user_id, [])
+            )
 
     def add_message(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> str:
         """A person's message in ``channel`` (in ``thread_ts``'s thread); returns its ts."""
@@ -150,11 +166,17 @@ class FakeSlack:
             self.calls.append(Call(method, params, token))
             self.lock.notify_all()
             queue = self.failures.get(method) or []
-            if queue:
+            if queue and queue[0].skip > 0:
+                queue[0].skip -= 1
+            elif queue:
                 failure = queue[0]
                 failure.times -= 1
                 if failure.times <= 0:
                     queue.pop(0)
+                if failure.after:
+                    handler = getattr(self, "_" + method.replace(".", "_"), None)
+                    if handler is not None:
+                        handler(params)
                 return failure.status, failure.headers, {"ok": False, "error": failure.error}
             foreign = self._foreign(method, params, token)
             if foreign:
@@ -310,16 +332,27 @@ class FakeSlack:
         view = json.loads(view) if isinstance(view, str) else view
         return {"ok": True, "view": {"id": f"V{self._next_ts()}", **(view or {})}}
 
+    def _users_conversations(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The person's channels, ``limit`` a page, the next page's offset as the cursor."""
+        channels = self.members.get(str(params.get("user") or ""), [])
+        limit, start = int(params.get("limit") or 100), int(params.get("cursor") or 0)
+        page = channels[start : start + limit]
+        more = start + limit < len(channels)
+        return {"ok": True, "channels": [{"id": c, "is_channel": True} for c in page],
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}  # fmt: skip
+
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(params.get("user", "")))
         return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
 
 
 def signed_headers(body: str, secret: str, *, age: float = 0) -> dict[str, str]:
-    """Slack's request-signing headers for ``body`` (v0, HMAC-SHA256), ``age`` seconds old."""
+    """Slack's request-signing headers for ``body``, ``age`` seconds old, signed as Slack
+    signs them (slack_sdk's :class:`SignatureVerifier`: v0, HMAC-SHA256 of the timestamp
+    and body)."""
     stamp = str(int(time.time() - age))
-    base = f"v0:{stamp}:{body}".encode()
-    signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    assert signature is not None
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
 
 

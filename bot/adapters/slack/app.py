@@ -1,8 +1,9 @@
-"""The Slack app (slack-bolt, HTTP mode): slash commands and @mention questions.
+"""The Slack app (slack-bolt): slash commands, questions, buttons and the App Home.
 
-:class:`SlackAdapter` builds a sync bolt :class:`~slack_bolt.App` whose requests arrive at
-``/slack/events`` (see :func:`wsgi_app`). Bolt verifies every request's signature with the
-signing secret (a bad or stale one gets 401).
+:class:`SlackAdapter` builds a sync bolt :class:`~slack_bolt.App`. In HTTP mode its
+requests arrive at ``POST /slack/events`` on briefbot's HTTP server
+(:meth:`SlackAdapter.handle_http`, routed by :func:`bot.runtime.slack.route_slack`); bolt
+verifies every request's signature with the signing secret (a bad or stale one gets 401).
 
 - **Slash commands** (``/brief``, ``/ask``, ``/subscribe``, ``/unsubscribe``,
   ``/subscriptions``, ``/deals``, ``/stories``, ``/quiet``, ``/digest``, ``/feeds``,
@@ -16,9 +17,13 @@ signing secret (a bad or stale one gets 401).
   channel, refusals and errors ephemeral (``chat.postEphemeral``).
 - **@mentions** (``app_mention``) are questions: answered in a thread (the event's
   ``thread_ts``, else its ``ts``) through the command layer's ``/ask``, whose thread memory
-  key is ``slack:<channel>:<thread_ts>``.
+  key is ``slack:<channel>:<thread_ts>``. A mention inside a thread has that thread re-read
+  (``conversations.replies``) when the memory holds nothing of it.
 - **Direct messages** (``message`` events with ``channel_type`` ``im``) are questions too,
-  answered in a thread of the DM.
+  answered in a thread of the DM, with or without a mention (Slack sends no
+  ``app_mention`` in a DM).
+- A slash ``/ask`` answer's question and answer are stored as its message's thread turns,
+  so a reply in its thread (or its "Ask a follow-up") keeps the question's context.
 - **Follow-ups**: in a channel, a reply in a thread the bot answered (its thread id has
   turns in the thread memory) or posted in (``conversations.replies`` shows a message of
   the bot, e.g. a briefing it started) is a question without a new mention, unless the
@@ -27,17 +32,19 @@ signing secret (a bad or stale one gets 401).
   A thread with no stored turns is re-read with ``conversations.replies`` and its earlier
   messages seed the memory, so the command
   layer's ``/ask`` sees them as history. Any bot's messages, edits and other subtypes
-  (but ``thread_broadcast``), and messages that @mention the bot (``app_mention`` answers
-  those) are ignored.
+  (but ``thread_broadcast``), and channel messages that @mention the bot (``app_mention``
+  answers those) are ignored.
 - **Buttons** (rendered with ``with_buttons``): 👍/👎 (``feedback_up``/``feedback_down``,
   value the briefing's or answer's key) are stored through ``feedback`` (one vote per
   person and key); "Subscribe: <topic>" runs the command layer's ``/subscribe`` for the
   person who clicked; "Ask a follow-up" opens a modal (``views.open``) whose question is
   answered in the answer's thread. Confirmations are ephemeral.
 - **App Home** (``app_home_opened`` on the Home tab): ``views.publish`` of the person's
-  subscriptions (each with a "Remove" button running ``/unsubscribe`` for them, after which
-  the tab is published again), the Slack channels with digests and the latest briefings,
-  all from ``home`` (a :class:`HomeSource`).
+  subscriptions as toggles (checkboxes: every topic, and the companies, chips and keywords
+  they follow; a change runs ``/subscribe`` or ``/unsubscribe`` for them), the digests
+  they receive (channels they are in, by ``users.conversations``, and their own by direct
+  message) and the latest of those briefings, all from ``home`` (a :class:`HomeSource`).
+  A private channel's digest is never shown to someone outside it.
 - **Retried events** (Slack resends when it did not see a quick 200, with
   ``X-Slack-Retry-Num``) are de-duplicated by ``event_id`` through ``deduper``: an in-memory
   LRU per process by default; ``briefbot run`` gives it
@@ -65,9 +72,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.error import URLError
 
 from slack_bolt import App, BoltRequest, BoltResponse
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -82,7 +89,7 @@ from bot.adapters.slack.render import (
     ASK_FOLLOWUP,
     FEEDBACK_DOWN,
     FEEDBACK_UP,
-    HOME_UNSUBSCRIBE,
+    HOME_TOGGLE,
     SUBSCRIBE_TOPIC,
     Block,
     answer_blocks,
@@ -94,7 +101,7 @@ from bot.adapters.slack.render import (
     reply_blocks,
 )
 from bot.adapters.slack.upload import post_graph
-from bot.core.ask import Turn
+from bot.core.ask import Answer, Turn
 from bot.core.commands import CommandContext, Reply
 
 log = logging.getLogger(__name__)
@@ -131,6 +138,7 @@ SLASH_COMMANDS = (
 REPLIES_LIMIT = 50  # messages of a thread re-read for context
 FOLLOWUP_VIEW = "ask_followup_modal"  # the follow-up modal's callback id
 MAX_QUESTION_CHARS = 500
+MEMBERSHIP_PAGES = 10  # pages of users.conversations (200 channels each) read for the App Home
 DEDUP_SIZE = 10_000  # event ids remembered per process
 _LEADING_MENTIONS = re.compile(r"^(?:\s*<@[A-Z0-9]+(?:\|[^>]*)?>)+\s*")
 
@@ -150,14 +158,25 @@ class HomeData:
     """What a person's App Home shows."""
 
     subscriptions: Sequence[tuple[str, str, str]] = ()  # (kind, value, label)
-    channels: Sequence[tuple[str, str]] = ()  # (channel id, schedule) of Slack digests
+    channels: Sequence[tuple[str, str]] = ()  # (channel id, schedule) of the digests they get
     briefings: Sequence[tuple[str, datetime, str]] = ()  # (channel id, when, top line), newest first
+    topics: Sequence[str] = ()  # every topic, each a toggle
+
+
+MemberOf = Callable[[Sequence[str]], set[str]]  # which of these channels the person is in
 
 
 class HomeSource(Protocol):
     """Where the App Home's data comes from (the service and the store, wired at run)."""
 
-    def home(self, user_id: str) -> HomeData: ...
+    def home(self, user_id: str, member_of: MemberOf) -> HomeData:
+        """The person's tab: only digests and briefings of channels ``member_of`` says they
+        are in, and their own digest."""
+        ...
+
+    def followed(self, user_id: str) -> set[tuple[str, str]]:
+        """What the person follows now, as (kind, value)."""
+        ...
 
 
 def answer_key(channel: str, ts: str) -> str:
@@ -170,13 +189,20 @@ def thread_key(channel: str, thread_ts: str) -> str:
     return f"{PLATFORM}:{channel}:{thread_ts}"
 
 
-def web_client(token: str | None, base_url: str, *, retry_rate_limits: bool = True) -> WebClient:
-    """A WebClient on ``base_url`` (``BRIEFBOT_SLACK_API_URL``) retrying connection errors
-    and, unless told not to, 5xx and rate limits (honouring Retry-After)."""
-    handlers: list[Any] = [ConnectionErrorRetryHandler(max_retry_count=2)]
-    if retry_rate_limits:
+def web_client(token: str | None, base_url: str, *, deliveries: bool = False) -> WebClient:
+    """A WebClient on ``base_url`` (``BRIEFBOT_SLACK_API_URL``) with slack_sdk's retry
+    handlers: rate limits (honouring Retry-After), connection errors and 5xx.
+
+    For the outbox's deliveries (``deliveries``) only the retries that can never post twice:
+    rate limits (Slack posted nothing) and connections that failed before the request was
+    sent (``URLError``); a 5xx or a connection lost while waiting for the answer goes back to
+    the publisher, which looks for the post in the channel before posting again."""
+    handlers: list[Any] = [RateLimitErrorRetryHandler(max_retry_count=2)]
+    if deliveries:
+        handlers.append(ConnectionErrorRetryHandler(max_retry_count=2, error_types=[URLError]))
+    else:
         handlers += [
-            RateLimitErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2),
             ServerErrorRetryHandler(max_retry_count=2),
         ]
     return WebClient(token=token, base_url=base_url, timeout=30, retry_handlers=handlers)
@@ -255,7 +281,7 @@ class SlackAdapter:
         self.app.action(ASK_FOLLOWUP)(self._on_ask_followup)
         self.app.view(FOLLOWUP_VIEW)(self._on_followup_submitted)
         self.app.event("app_home_opened")(self._on_home_opened)
-        self.app.action(re.compile(rf"^{HOME_UNSUBSCRIBE}_\d+$"))(self._on_home_unsubscribe)
+        self.app.action(re.compile(rf"^{HOME_TOGGLE}_\d+$"))(self._on_home_toggle)
 
     def handle_http(
         self, body: bytes, headers: Mapping[str, str], query: str = ""
@@ -293,12 +319,35 @@ class SlackAdapter:
         )
         reply = self.commands.handle(ctx, text)
         key = answer_key(channel, f"{user}:{time.time():.6f}") if reply.answer is not None else None
-        self.send(client, reply, channel=channel, user=user, key=key)
+        posted = self.send(client, reply, channel=channel, user=user, key=key)
+        if posted and reply.answer is not None and reply.answer.found:
+            self._remember_answer(channel, posted, reply.answer)
 
-    def _on_mention(self, event: dict[str, Any], client: WebClient) -> None:
+    def _remember_answer(self, channel: str, ts: str, answer: Answer) -> None:
+        """Store a slash ``/ask``'s question and answer as the first turns of the answer
+        message's thread, so a reply there (or "Ask a follow-up") keeps its context."""
+        if self.threads is None:
+            return
+        now = datetime.now(UTC)
+        turns = [
+            Turn("user", answer.question, answer.entities, now),
+            Turn("bot", answer.text, answer.entities, now),
+        ]
+        try:
+            self.threads.add_turns(thread_key(channel, ts), turns)
+        except Exception:  # the answer is posted; only its follow-up context is lost; logged
+            log.exception("thread memory for the answer %s in %s not stored", ts, channel)
+
+    def _on_mention(self, event: dict[str, Any], client: WebClient, context: Mapping[str, Any]) -> None:
+        """A question: answered in the mention's thread. A mention inside a thread has the
+        thread's earlier messages re-read as context (whoever wrote them)."""
         channel = str(event.get("channel") or "")
         user = str(event.get("user") or "")
-        thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
+        ts = str(event.get("ts") or "")
+        thread_ts = str(event.get("thread_ts") or ts)
+        if thread_ts and thread_ts != ts:
+            bot_user = str(context.get("bot_user_id") or "")
+            self._thread_history(client, channel, thread_ts, ts, bot_user, always=True)
         question = _LEADING_MENTIONS.sub("", str(event.get("text") or "")).strip()
         ctx = CommandContext(PLATFORM, user, channel, thread_ts or None, is_platform_admin=False)
         reply = self.commands.handle(ctx, f"ask {question}" if question else "help")
@@ -315,18 +364,18 @@ class SlackAdapter:
         if (subtype and subtype != "thread_broadcast") or event.get("bot_id") or not user or user == bot_user:
             return  # edits, joins, deletions, any bot's posts (a reply also sent to the channel counts)
         text = str(event.get("text") or "")
-        if bot_user and f"<@{bot_user}" in text:
-            return  # app_mention answers it
+        is_dm = event.get("channel_type") == "im"
+        if not is_dm and bot_user and f"<@{bot_user}" in text:
+            return  # app_mention answers it (Slack sends none in direct messages)
         channel = str(event.get("channel") or "")
         ts = str(event.get("ts") or "")
-        if event.get("channel_type") == "im":  # every DM message is a question
+        if is_dm:  # every DM message is a question
             thread_ts = str(event.get("thread_ts") or ts)
         else:
             thread_ts = str(event.get("thread_ts") or "")
             if not thread_ts or thread_ts == ts or not self.followups_on(channel):
                 return
-        is_dm = event.get("channel_type") == "im"
-        history = self._thread_history(client, channel, thread_ts, ts, bot_user, is_dm=is_dm)
+        history = self._thread_history(client, channel, thread_ts, ts, bot_user, always=is_dm)
         if history is None:
             return  # a channel thread the bot has no part in
         question = _LEADING_MENTIONS.sub("", text).strip()
@@ -345,27 +394,32 @@ class SlackAdapter:
         current_ts: str,
         bot_user: str,
         *,
-        is_dm: bool,
+        always: bool,
     ) -> list[Turn] | None:
         """The thread's turns before the current message, seeding the thread memory from
         ``conversations.replies`` when it has none; None when a channel thread is not one
-        the bot has posted in (a direct message always qualifies). Threads found to be
-        someone else's are remembered (an LRU), so chatter costs one re-read per thread."""
+        the bot has posted in, unless ``always`` (a direct message, a mention, a follow-up
+        modal). Threads found to be someone else's are remembered (an LRU), so chatter costs
+        one re-read per thread."""
         key = thread_key(channel, thread_ts)
-        stored = self.threads.thread_turns(key) if self.threads is not None else []
+        try:
+            stored = self.threads.thread_turns(key) if self.threads is not None else []
+        except Exception:  # unreachable memory: a DM or mention is still answered; logged
+            log.exception("thread memory of %s not read", key)
+            return [] if always else None  # a channel thread may not be ours: left alone
         if stored:
             return stored
         if thread_ts == current_ts:
-            return [] if is_dm else None  # a new DM question: nothing to re-read
-        if not is_dm and self._foreign.seen(key):
+            return [] if always else None  # a new question: nothing to re-read
+        if not always and self._foreign.seen(key):
             return None
         try:
             response = client.conversations_replies(channel=channel, ts=thread_ts, limit=REPLIES_LIMIT)
             messages = list(response.get("messages") or [])
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("conversations.replies %s %s failed: %s", channel, thread_ts, exc)
-            return [] if is_dm else None
-        if not (is_dm or any(_is_bot(m, bot_user) for m in messages)):
+            return [] if always else None
+        if not (always or any(_is_bot(m, bot_user) for m in messages)):
             self._foreign.first(key)
             return None
         turns = [
@@ -374,7 +428,10 @@ class SlackAdapter:
             if str(m.get("ts") or "") != current_ts and not m.get("subtype") and _message_text(m)
         ]
         if turns and self.threads is not None:
-            self.threads.add_turns(key, turns)
+            try:
+                self.threads.add_turns(key, turns)
+            except Exception:  # the memory is unreachable: the question is still answered; logged
+                log.exception("thread memory of %s not stored", key)
         return turns
 
     # -- buttons and the follow-up modal -------------------------------------------------
@@ -432,9 +489,15 @@ class SlackAdapter:
             log.warning("views.open for %s failed: %s", user, exc)
 
     def _on_followup_submitted(
-        self, ack: Callable[..., Any], body: dict[str, Any], view: dict[str, Any], client: WebClient
+        self,
+        ack: Callable[..., Any],
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: WebClient,
+        context: Mapping[str, Any],
     ) -> None:
-        """The modal's question: answered in the thread it was opened from."""
+        """The modal's question: answered in the thread it was opened from, with that
+        thread's context (re-read when the memory has none)."""
         values = (view.get("state") or {}).get("values") or {}
         question = " ".join(
             str((values.get("question") or {}).get("question", {}).get("value") or "").split()
@@ -451,6 +514,8 @@ class SlackAdapter:
         user = str((body.get("user") or {}).get("id") or "")
         if not (channel and thread_ts and user):
             return
+        bot_user = str(context.get("bot_user_id") or "")
+        self._thread_history(client, channel, thread_ts, "", bot_user, always=True)
         ctx = CommandContext(PLATFORM, user, channel, thread_ts, is_platform_admin=False)
         reply = self.commands.handle(ctx, f"ask {question[:MAX_QUESTION_CHARS]}")
         digest = hashlib.sha1(f"{user}:{question}".encode(), usedforsecurity=False).hexdigest()[:10]
@@ -474,37 +539,79 @@ class SlackAdapter:
         if user and event.get("tab", "home") == "home":
             self.publish_home(client, user)
 
-    def _on_home_unsubscribe(
+    def _on_home_toggle(
         self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], client: WebClient
     ) -> None:
-        """ "Remove" on a subscription: ``/unsubscribe`` for the person, then the tab again."""
+        """A subscription toggle ticked or unticked: ``/subscribe`` or ``/unsubscribe`` for the
+        person, for each option of that checkbox group whose tick now differs from what they
+        follow. The tab stays as the person left it (an unticked company can be ticked again);
+        when a change fails it is published afresh, showing what is really followed."""
         ack()
         user = str((body.get("user") or {}).get("id") or "")
+        options = _element_options(body.get("view") or {}, str(action.get("action_id") or ""))
+        if not user or self.home is None:
+            return
         try:
-            interest = json.loads(str(action.get("value") or "{}"))
-            kind, value = str(interest["kind"]), " ".join(str(interest["value"]).split())
-        except (ValueError, KeyError, TypeError):
+            followed = self.home.followed(user)
+        except Exception:  # a store failure: nothing changed; logged
+            log.exception("home: subscriptions of %s could not be read", user)
             return
-        if not (user and kind and value):
-            return
-        what = '"' + value.replace('"', "") + '"' if kind == "keyword" else value
-        reply = self.commands.handle(CommandContext(PLATFORM, user, ""), f"unsubscribe {kind} {what}")
-        if reply.error:
-            log.info("home: unsubscribe %s %s for %s: %s", kind, value, user, reply.text)
-        self.publish_home(client, user)
+        ticked = {str(o.get("value") or "") for o in action.get("selected_options") or []}
+        failed = options is None
+        for value in options or []:
+            interest = _interest(value)
+            if interest is None or (interest in followed) == (value in ticked):
+                continue
+            kind, name = interest
+            what = '"' + name.replace('"', "") + '"' if kind == "keyword" else name
+            verb = "subscribe" if value in ticked else "unsubscribe"
+            reply = self.commands.handle(CommandContext(PLATFORM, user, ""), f"{verb} {kind} {what}")
+            if reply.error:
+                log.info("home: %s %s %s for %s: %s", verb, kind, name, user, reply.text)
+                failed = True
+        if failed:
+            self.publish_home(client, user)
 
     def publish_home(self, client: WebClient, user: str) -> None:
-        """``views.publish`` the person's Home tab."""
+        """``views.publish`` the person's Home tab (digests of the channels they are in)."""
+
+        def member_of(channels: Sequence[str]) -> set[str]:
+            return self.member_channels(client, user, channels)
+
         try:
-            data = self.home.home(user) if self.home is not None else HomeData()
+            data = self.home.home(user, member_of) if self.home is not None else HomeData()
         except Exception:  # a store failure shows an empty tab rather than none; logged
             log.exception("home for %s could not be read", user)
             data = HomeData()
-        view = home_view(data.subscriptions, data.channels, data.briefings)
+        view = home_view(data.subscriptions, data.channels, data.briefings, data.topics)
         try:
             client.views_publish(user_id=user, view=view)
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("views.publish for %s failed: %s", user, exc)
+
+    def member_channels(self, client: WebClient, user: str, channels: Sequence[str]) -> set[str]:
+        """Which of ``channels`` the person is in (``users.conversations``: their public
+        channels, and private ones the bot shares). None of them when Slack cannot say
+        (logged): the tab then shows no channel rather than one they may not be in."""
+        wanted, found = set(channels), set[str]()
+        cursor: str | None = None
+        try:
+            for _ in range(MEMBERSHIP_PAGES):
+                response = client.users_conversations(
+                    user=user,
+                    types="public_channel,private_channel",
+                    exclude_archived=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+                found |= {str(c.get("id")) for c in response.get("channels") or []} & wanted
+                cursor = str((response.get("response_metadata") or {}).get("next_cursor") or "") or None
+                if cursor is None or found == wanted:
+                    break
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("users.conversations for %s failed: %s", user, exc)
+            return set()
+        return found
 
     def _ephemeral(
         self, client: WebClient, channel: str, user: str, text: str, thread_ts: str | None
@@ -559,20 +666,22 @@ class SlackAdapter:
         thread_ts: str | None = None,
         in_thread: bool = False,
         key: str | None = None,
-    ) -> None:
+    ) -> str | None:
         """Post ``reply``: ephemeral for refusals and errors (outside a thread), else in the
         channel (or ``thread_ts``'s thread); a briefing continues in its first message's thread.
         A briefing, and an answer with a ``key``, get the feedback buttons. A deal graph is
-        uploaded as a picture (:func:`~bot.adapters.slack.upload.post_graph`)."""
+        uploaded as a picture (:func:`~bot.adapters.slack.upload.post_graph`). Returns the
+        ``ts`` of the first message posted in the channel, if any."""
         if reply.graph is not None:
             post_graph(client, reply.graph, reply.text, channel=channel, user=user, thread_ts=thread_ts)
-            return
+            return None
         messages = reply_messages(reply, key=key, with_buttons=not (reply.ephemeral or reply.error))
+        first: str | None = None
         try:
             if (reply.ephemeral or reply.error) and not in_thread:
                 blocks, text = messages[0]
                 client.chat_postEphemeral(channel=channel, user=user, blocks=blocks, text=text)
-                return
+                return None
             for blocks, text in messages:
                 response = client.chat_postMessage(
                     channel=channel,
@@ -582,9 +691,31 @@ class SlackAdapter:
                     unfurl_links=False,
                     unfurl_media=False,
                 )
-                thread_ts = thread_ts or str(response.get("ts") or "") or None
+                first = first or str(response.get("ts") or "") or None
+                thread_ts = thread_ts or first
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("slack reply in %s failed: %s", channel, exc)
+        return first
+
+
+def _element_options(view: Mapping[str, Any], action_id: str) -> list[str] | None:
+    """The option values of the checkboxes ``action_id`` in the published ``view`` (the
+    interaction carries it), or None when it is not there."""
+    for block in view.get("blocks") or []:
+        for element in block.get("elements") or []:
+            if isinstance(element, Mapping) and element.get("action_id") == action_id:
+                return [str(o.get("value") or "") for o in element.get("options") or []]
+    return None
+
+
+def _interest(value: str) -> tuple[str, str] | None:
+    """(kind, value) from a toggle's value, or None when it is not one of ours."""
+    try:
+        data = json.loads(value)
+        kind, name = str(data["kind"]), " ".join(str(data["value"]).split())
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (kind, name) if kind in ("topic", "company", "chip", "keyword") and name else None
 
 
 def _clicked(body: Mapping[str, Any]) -> tuple[str, str, str | None]:
@@ -656,8 +787,3 @@ def reply_messages(reply: Reply, *, key: str | None = None, with_buttons: bool =
         buttons = with_buttons and key is not None and reply.answer.found
         return [(answer_blocks(reply.answer, with_buttons=buttons, key=key), text)]
     return [(reply_blocks(reply.text), text)]
-
-
-def wsgi_app(adapter: SlackAdapter) -> SlackRequestHandler:
-    """A WSGI application serving the bolt app at ``/slack/events`` (404 elsewhere)."""
-    return SlackRequestHandler(adapter.app, path=EVENTS_PATH)

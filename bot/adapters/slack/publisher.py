@@ -7,15 +7,23 @@ metadata (``event_type`` ``briefbot_delivery``), so :meth:`SlackPublisher.alread
 finds it in the channel's recent history after a crash. Messages go out without
 ``link_names`` and with unfurling off; all feed and model text is escaped by the renderer.
 
-Errors are mapped for the outbox: rate limits (429 / ``ratelimited``), 5xx, timeouts and
-connection errors are a :class:`TransientError`; a channel that is gone or closed to the
-bot, or a revoked token, is a :class:`PermanentError`. Other API errors are transient,
-so an unexpected one never disables a destination.
+Errors are mapped for the outbox: rate limits (429 / ``ratelimited``, once the client's
+own retries honouring Retry-After are spent), 5xx, timeouts and connection errors are a
+:class:`TransientError`; a channel that is gone or closed to the bot, or a revoked token,
+is a :class:`PermanentError`. Other API errors are transient, so an unexpected one never
+disables a destination.
+
+Exactly once: a failed first post that Slack may have taken all the same (a timeout, a
+connection lost while waiting for the answer, a 5xx) leaves its key "uncertain"; the next
+:meth:`SlackPublisher.post` of that key (the outbox's retry) first looks for it in the
+channel's history and, when it is there, posts nothing. A rate limit is certain: nothing
+was posted.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -38,6 +46,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "slack"
 EVENT_TYPE = "briefbot_delivery"
 HISTORY_WINDOW = 200  # recent messages searched for a delivery key
+MAX_UNCERTAIN = 1_000  # keys remembered whose failed post may have reached Slack
 PERMANENT_ERRORS = frozenset(
     {
         "channel_not_found",
@@ -53,6 +62,10 @@ PERMANENT_ERRORS = frozenset(
         "restricted_action",
     }
 )
+
+
+class SlackRateLimited(TransientError):
+    """Slack refused the post for its rate limit: nothing was posted."""
 
 
 class SlackRefused(PermanentError):
@@ -75,21 +88,36 @@ class SlackPublisher:
         self.client = client
         self.history_window = history_window
         self._dm: dict[str, str] = {}  # user id -> direct-message channel id
+        self._uncertain: OrderedDict[str, None] = OrderedDict()  # keys whose post may be on Slack
 
     def post(self, destination: str, payload: Mapping[str, Any], key: str) -> None:
-        """Post ``payload`` to ``destination`` (``slack:C…`` or ``slack:U…``) tagged with ``key``."""
+        """Post ``payload`` to ``destination`` (``slack:C…`` or ``slack:U…``) tagged with ``key``;
+        nothing when an earlier, uncertain attempt turns out to be on Slack."""
         channel = destination_channel(destination)
+        if key in self._uncertain and self.already_delivered(destination, key):
+            log.info("delivery %s was on Slack after all: not posted again", key)
+            self._uncertain.pop(key, None)
+            return
         messages = payload_messages(payload, key)
         blocks, text = messages[0]
-        first = self._call(
-            "chat_postMessage",
-            channel=channel,
-            blocks=blocks,
-            text=text,
-            metadata=delivery_metadata(key),
-            unfurl_links=False,
-            unfurl_media=False,
-        )
+        try:
+            first = self._call(
+                "chat_postMessage",
+                channel=channel,
+                blocks=blocks,
+                text=text,
+                metadata=delivery_metadata(key),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackRateLimited:
+            raise
+        except TransientError:
+            self._uncertain[key] = None
+            if len(self._uncertain) > MAX_UNCERTAIN:
+                self._uncertain.popitem(last=False)
+            raise
+        self._uncertain.pop(key, None)
         thread_ts = str(first.get("ts", ""))
         posted_in = str(first.get("channel") or channel)
         for blocks, text in messages[1:]:
@@ -153,7 +181,7 @@ def raise_mapped(exc: SlackApiError) -> NoReturn:
         retry_after = (response.headers or {}).get("Retry-After") or (response.headers or {}).get(
             "retry-after"
         )
-        raise TransientError(f"slack rate limit (ratelimited), retry after {retry_after or '?'} s")
+        raise SlackRateLimited(f"slack rate limit (ratelimited), retry after {retry_after or '?'} s")
     if error in PERMANENT_ERRORS:
         raise SlackRefused(error)
     raise TransientError(f"slack: {error} (HTTP {status})")

@@ -37,7 +37,7 @@ __all__ = [
     "ASK_FOLLOWUP",
     "FEEDBACK_DOWN",
     "FEEDBACK_UP",
-    "HOME_UNSUBSCRIBE",
+    "HOME_TOGGLE",
     "MAX_BLOCKS",
     "MAX_CONTEXT_ELEMENTS",
     "MAX_FALLBACK_CHARS",
@@ -52,6 +52,7 @@ __all__ = [
     "briefing_fallback_text",
     "briefing_key",
     "escape_mrkdwn",
+    "home_toggle_value",
     "home_view",
     "link",
     "reply_blocks",
@@ -77,7 +78,10 @@ FEEDBACK_UP = "feedback_up"
 FEEDBACK_DOWN = "feedback_down"
 SUBSCRIBE_TOPIC = "subscribe_topic"  # action ids subscribe_topic_0, subscribe_topic_1, ...
 ASK_FOLLOWUP = "ask_followup"
-HOME_UNSUBSCRIBE = "home_unsubscribe"  # action ids home_unsubscribe_0, ... (value: kind and value as JSON)
+HOME_TOGGLE = "home_toggle"  # checkboxes home_toggle_0, ... (each option's value: kind and value as JSON)
+MAX_OPTIONS = 10  # options per checkboxes element
+MAX_OPTION_VALUE = 150  # an option's value
+MAX_OPTION_TEXT = 75  # an option's text, before escaping
 MAX_HOME_BLOCKS = 100  # a Home tab view
 MAX_HOME_SUBSCRIPTIONS = 40
 MAX_HOME_CHANNELS = 15
@@ -299,7 +303,8 @@ def _source_label(n: int, source: SourceRef) -> str:
 
 def _story_blocks(item: BriefItem, briefing: Briefing) -> list[Block]:
     """A story: a section (bold headline, cited sentences, "why it matters") and a context
-    line with "Update" when it is one, its sources with outlets linked, and any note."""
+    line with "Update" when it is one, its sources with outlets linked, the mode that wrote
+    it, and any note."""
     prefix = "Update: " if item.update else ""
     headline = escape_mrkdwn(_capped(prefix + item.headline, MAX_HEADLINE_CHARS))
     lines = [f"*{headline}*"]
@@ -318,9 +323,18 @@ def _story_blocks(item: BriefItem, briefing: Briefing) -> list[Block]:
     labels = [_source_label(n, briefing.sources[n - 1]) for n in cited if 1 <= n <= len(briefing.sources)]
     if labels:
         parts.append("Sources: " + ", ".join(labels))
+    if item.written_by:
+        parts.append(escape_mrkdwn(_written_by(item.written_by)))
     if item.note:
         parts.append(f"_{escape_mrkdwn(_one_line(item.note))}_")
     return blocks + _context(parts)
+
+
+def _written_by(writer: str) -> str:
+    """The mode that wrote a story, for its context line."""
+    if writer == "extractive":
+        return "extractive summary"
+    return f"written by {_capped(writer, 60)}, checked against its sources"
 
 
 def _deal_line(row: DealRow, sources: Sequence[SourceRef]) -> str:
@@ -465,36 +479,72 @@ def reply_blocks(text: str) -> list[Block]:
 
 
 def _channel_ref(channel_id: str) -> str:
-    """``<#C123>`` for a plausible Slack channel id, else the id escaped."""
+    """``<#C123>`` for a plausible Slack channel id, the person's own digest (``user:U…``)
+    in words, else the id escaped."""
+    if channel_id.startswith("user:"):
+        return "your own digest (direct message)"
     return f"<#{channel_id}>" if _CHANNEL_ID.fullmatch(channel_id) else escape_mrkdwn(channel_id)
+
+
+def home_toggle_value(kind: str, value: str) -> str:
+    """The value of a Home tab toggle: what it follows, as JSON."""
+    return json.dumps({"kind": kind, "value": value}, ensure_ascii=False)
+
+
+def _toggles(
+    title: str, options: Sequence[tuple[str, str, str]], checked: set[tuple[str, str]], first: int
+) -> list[Block]:
+    """A bold ``title`` and checkboxes of ``options`` ((kind, value, label)), 10 to an
+    element (Slack's limit), ticked where ``checked``; action ids ``home_toggle_<n>`` from
+    ``first``."""
+    made = []
+    for kind, value, label in options:
+        toggle = home_toggle_value(kind, value)
+        if len(toggle) > MAX_OPTION_VALUE:
+            continue  # cannot be carried by a toggle; /subscriptions still lists it
+        text = {"type": "mrkdwn", "text": escape_mrkdwn(_capped(label, MAX_OPTION_TEXT))}
+        made.append(({"text": text, "value": toggle}, (kind, value) in checked))
+    blocks: list[Block] = _section(f"*{escape_mrkdwn(title)}*")
+    for n, i in enumerate(range(0, len(made), MAX_OPTIONS)):
+        chunk = made[i : i + MAX_OPTIONS]
+        element: Block = {
+            "type": "checkboxes",
+            "action_id": f"{HOME_TOGGLE}_{first + n}",
+            "options": [option for option, _ in chunk],
+        }
+        ticked = [option for option, on in chunk if on]
+        if ticked:
+            element["initial_options"] = ticked
+        blocks.append({"type": "actions", "elements": [element]})
+    return blocks
 
 
 def home_view(
     subscriptions: Sequence[tuple[str, str, str]],
     channels: Sequence[tuple[str, str]],
     briefings: Sequence[tuple[str, datetime, str]],
+    topics: Sequence[str] = (),
 ) -> Block:
-    """The App Home tab: the person's subscriptions ((kind, value, label), each with a
-    "Remove" button), the channels with digests ((channel id, schedule)), and the latest
-    briefings ((channel id, when, top line)). All text escaped; within 100 blocks."""
+    """The App Home tab: toggles for the person's subscriptions ((kind, value, label)): every
+    topic of ``topics``, ticked when followed, then the companies, chips and keywords they
+    follow; the digests they receive ((channel id, schedule); ``user:U…`` is their own) and
+    the latest of those briefings ((channel id, when, top line)). All text escaped; within
+    100 blocks."""
     blocks: list[Block] = [_header("briefbot"), *_section("*Your subscriptions*")]
-    if not subscriptions:
-        hint = "You follow nothing yet: try /subscribe chips, /subscribe AWS or /subscribe keyword"
-        hint += ' "liquid cooling".'
-        blocks += _context([escape_mrkdwn(hint)])
-    for i, (kind, value, label) in enumerate(subscriptions[:MAX_HOME_SUBSCRIPTIONS]):
-        blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": escape_mrkdwn(_capped(label, 200))},
-                "accessory": _button(
-                    "Remove", f"{HOME_UNSUBSCRIBE}_{i}", json.dumps({"kind": kind, "value": value})
-                ),
-            }
-        )
-    if len(subscriptions) > MAX_HOME_SUBSCRIPTIONS:
-        blocks += _context([f"…and {len(subscriptions) - MAX_HOME_SUBSCRIPTIONS} more (/subscriptions)"])
-    blocks += [{"type": "divider"}, *_section("*Digests*")]
+    followed = {(kind, value) for kind, value, _ in subscriptions}
+    if topics:
+        options = [("topic", t, SECTION_TITLES.get(t, t.title())) for t in topics]
+        blocks += _toggles("Topics", options, followed, 0)
+    others = [s for s in subscriptions if s[0] != "topic" or s[1] not in topics]
+    if others:
+        first = -(-len(topics) // MAX_OPTIONS)  # the topics' elements come first
+        shown = others[:MAX_HOME_SUBSCRIPTIONS]
+        blocks += _toggles("Companies, chips and keywords", shown, followed, first)
+        if len(others) > len(shown):
+            blocks += _context([f"…and {len(others) - len(shown)} more (/subscriptions)"])
+    hint = "Untick to stop following; /subscribe AWS, /subscribe Ironwood or /subscribe keyword"
+    blocks += _context([escape_mrkdwn(hint + ' "liquid cooling" add more.')])
+    blocks += [{"type": "divider"}, *_section("*Your digests*")]
     if channels:
         lines = [
             f"• {_channel_ref(c)}: {escape_mrkdwn(_one_line(when))}"
@@ -502,7 +552,9 @@ def home_view(
         ]
         blocks += _section("\n".join(lines))
     else:
-        blocks += _context(["No channel has a digest yet: /schedule 09:00 Europe/Paris weekdays in one."])
+        blocks += _context(
+            ["No digest reaches you yet: /digest me 08:00 Europe/Paris, or join a channel that has one."]
+        )
     blocks += [{"type": "divider"}, *_section("*Latest briefings*")]
     if briefings:
         for channel, at, top in briefings:
