@@ -20,6 +20,7 @@ import asyncio
 import email.utils
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -232,30 +233,111 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         self._keepalive = keepalive_expiry
         self._idle: dict[_OriginKey, list[_Connection]] = {}
         self._opening: dict[_OriginKey, _OpeningPace] = {}
+        self._waiters: dict[_OriginKey, deque[asyncio.Future[tuple[_Connection, _OpeningSlot | None]]]] = {}
+        self._openings: dict[_OriginKey, int] = {}  # openings under way or queued, per origin
+        self._connecting: dict[_OriginKey, int] = {}  # of which in their handshake
         self._idle_count = 0
         self._is_closed = False
         self._tls: ssl.SSLContext | None = None
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
-        """Send ``request`` on an idle connection to its origin, or on a new one."""
+        """Send ``request`` on an idle connection to its origin, or on the first connection
+        to become free for it: a new one, or one another request hands back meanwhile."""
         origin = request.url.origin
         key = (origin.scheme, origin.host, origin.port)
         connection = await self._checkout(key)
         if connection is None:
-            pace = self._opening_pace(key)
-            slot = _OpeningSlot(pace.semaphore, self.OPENING_GRACE)
-            async with slot:
-                connection = await self._checkout(key)  # one may have come back meanwhile
-                if connection is None:
-                    connection = await _Connection.open(self._network_backend, request, self._tls_context)
-                    slot.release_after(pace.connected(raced=connection.raced))
+            connection, slot = await self._bind(key, request)
+            if slot is not None:  # a new connection: its first answer frees the opening slot
+                try:
                     return await self._send(connection, key, request)
+                finally:
+                    slot.release()
         try:
             return await self._send(connection, key, request)
         except (httpcore.RemoteProtocolError, httpcore.ReadError, httpcore.WriteError):
             pass  # the server dropped the idle connection; try once on a fresh one
         connection = await _Connection.open(self._network_backend, request, self._tls_context)
         return await self._send(connection, key, request)
+
+    async def _bind(
+        self, key: _OriginKey, request: httpcore.Request
+    ) -> tuple[_Connection, _OpeningSlot | None]:
+        """The first connection to ``key`` that becomes free, for a request that found none
+        idle (late binding, as browsers' socket pools do): requests wait in line, and each
+        new connection (returned with its opening slot) or connection handed back by
+        another request (returned with None) goes to the first in line. New connections
+        open at the origin's pace, no more of them than requests waiting; so a handshake
+        dropped by a server whose accept queue was full holds up nobody while other
+        connections come free.
+        """
+        waiter: asyncio.Future[tuple[_Connection, _OpeningSlot | None]]
+        waiter = asyncio.get_running_loop().create_future()
+        line = self._waiters.setdefault(key, deque())
+        line.append(waiter)
+        if self._openings.get(key, 0) < self._waiting(key):
+            self._openings[key] = self._openings.get(key, 0) + 1
+            task = asyncio.ensure_future(self._open_for_line(key, request))
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+        try:
+            return await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                connection, slot = waiter.result()  # handed over as this request was cancelled
+                if slot is not None:
+                    slot.release()
+                await self.release(key, connection)
+            waiter.cancel()
+            raise
+
+    async def _open_for_line(self, key: _OriginKey, request: httpcore.Request) -> None:
+        """Open one connection for the requests waiting for ``key`` and hand it to the first."""
+        pace = self._opening_pace(key)
+        slot = _OpeningSlot(pace.semaphore, self.OPENING_GRACE)
+        try:
+            await slot.acquire()
+            connecting = self._connecting.get(key, 0)
+            if self._waiting(key) <= connecting:
+                slot.release()  # the waiting requests are served by what is connecting, or were served
+                return
+            self._connecting[key] = connecting + 1
+            try:
+                connection = await _Connection.open(self._network_backend, request, self._tls_context)
+            except Exception as exc:
+                slot.release()
+                self._fail_first(key, exc)
+                return
+            finally:
+                self._connecting[key] -= 1
+        finally:
+            self._openings[key] -= 1
+        slot.release_after(pace.connected(raced=connection.raced))
+        if not self._hand_over(key, connection, slot):
+            await self.release(key, connection)  # nobody waits any more: keep it idle
+
+    def _waiting(self, key: _OriginKey) -> int:
+        """How many requests wait for a connection to ``key``."""
+        return sum(not waiter.done() for waiter in self._waiters.get(key, ()))
+
+    def _hand_over(self, key: _OriginKey, connection: _Connection, slot: _OpeningSlot | None) -> bool:
+        """Give ``connection`` to the first request waiting for ``key``; False if none waits."""
+        line = self._waiters.get(key)
+        while line:
+            waiter = line.popleft()
+            if not waiter.done():
+                waiter.set_result((connection, slot))
+                return True
+        return False
+
+    def _fail_first(self, key: _OriginKey, error: Exception) -> None:
+        """A connect failed: the first request in line gets the error (its connect, in effect)."""
+        line = self._waiters.get(key)
+        while line:
+            waiter = line.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
+                return
 
     def _opening_pace(self, key: _OriginKey) -> _OpeningPace:
         """How fast new connections to one origin may open; see :class:`_OpeningPace`."""
@@ -293,11 +375,14 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         return None
 
     async def release(self, key: _OriginKey, connection: _Connection) -> None:
-        """Take back a connection whose response was closed; keep it if it can be reused."""
+        """Take back a connection whose response was closed: hand it to a request waiting
+        for one to its origin, else keep it idle if it can be reused."""
         if self._is_closed or not connection.finish():
             await connection.aclose()
             return
         connection.idle_since = time.monotonic()
+        if self._hand_over(key, connection, None):
+            return
         evicted = self._pop_oldest() if self._idle_count >= self._max_idle else None
         self._idle.setdefault(key, []).append(connection)
         self._idle_count += 1
@@ -367,7 +452,9 @@ class _OpeningPace:
 
 
 class _OpeningSlot:
-    """One of an origin's slots for opening a connection, held until the answer or ``grace``."""
+    """One of an origin's slots for opening a connection: held from :meth:`acquire` until
+    :meth:`release` (the connection's first answer), or a delay after the handshake
+    (:meth:`release_after`), or ``grace`` after acquiring, whichever comes first."""
 
     def __init__(self, semaphore: asyncio.Semaphore, grace: float) -> None:
         self._semaphore = semaphore
@@ -375,23 +462,23 @@ class _OpeningSlot:
         self._timer: asyncio.TimerHandle | None = None
         self._held = False
 
-    async def __aenter__(self) -> None:
+    async def acquire(self) -> None:
+        """Wait for the slot."""
         await self._semaphore.acquire()
         self._held = True
-        self._timer = asyncio.get_running_loop().call_later(self._grace, self._release)
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._release()
+        self._timer = asyncio.get_running_loop().call_later(self._grace, self.release)
 
     def release_after(self, delay: float) -> None:
-        """Free the slot ``delay`` seconds from now (or at exit, if that comes first)."""
+        """Free the slot ``delay`` seconds from now (or at :meth:`release`, if sooner)."""
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(delay, self._release)
+        self._timer = asyncio.get_running_loop().call_later(delay, self.release)
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Free the slot now (again: nothing)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._held:
             self._held = False
             self._semaphore.release()

@@ -631,6 +631,51 @@ def test_connections_open_at_the_spacing_without_waiting_for_answers(
     assert asyncio.run(go()) == 10  # 4 at a time and never an answer: only the spacing freed slots
 
 
+class _FirstConnectOnly(httpcore.AsyncNetworkBackend):
+    """Connects once; every later handshake hangs, as with a server whose accept queue is full."""
+
+    def __init__(self) -> None:
+        self._inner = AsyncioBackend()
+        self.attempts = 0
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.attempts += 1
+        if self.attempts > 1:
+            await asyncio.sleep(3600)
+        return await self._inner.connect_tcp(host, port, timeout=timeout)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def test_a_request_whose_handshake_stalls_takes_the_first_connection_to_come_free(
+    feed_server: FeedServer,
+) -> None:
+    """Late binding: a request that had to open a connection is served by whichever comes
+    free first, so a dropped handshake does not hold it up while another request's
+    connection is handed back."""
+    feed_server.slow("/slow", RSS, delay=0.3)
+    backend = _FirstConnectOnly()
+
+    async def go() -> list[FetchResult]:
+        options = {**TEST_OPTIONS, "per_host": 4, "total_timeout": 5.0}
+        async with HttpFetcher(**options, network_backend=backend) as fetcher:
+            first = asyncio.create_task(fetcher.fetch(feed_server.url("/slow")))
+            await asyncio.sleep(0.05)  # the first request holds the only connection
+            second = asyncio.create_task(fetcher.fetch(feed_server.url("/slow")))
+            return [await first, await second]
+
+    assert [r.body for r in asyncio.run(go())] == [RSS, RSS]
+    assert feed_server.connections == 1 and backend.attempts >= 2  # the second never connected
+
+
 class _Stream:
     def __init__(self, name: str) -> None:
         self.name = name
