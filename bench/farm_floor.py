@@ -30,7 +30,8 @@ async def _conn(port: int, feeds: range, slow: list[float]) -> None:
     for feed in feeds:
         started = time.perf_counter()
         etag = f'"f{feed}-{ITEMS}"'
-        writer.write(f"GET /feed/{feed}.xml HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: {etag}\r\n\r\n".encode())
+        request = f"GET /feed/{feed}.xml HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: {etag}\r\n\r\n"
+        writer.write(request.encode())
         head = await reader.readuntil(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 304"):
             raise SystemExit(f"expected a 304, got {head[:40]!r}")
