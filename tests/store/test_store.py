@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.core.models import FeedStatus, ParsedEntry
 from bot.errors import StoreError
@@ -25,6 +25,19 @@ def test_migrations_are_recorded_and_idempotent(store: SqlStore) -> None:
     with store.engine.connect() as conn:
         versions = list(conn.execute(select(schema_version.c.version)).scalars())
     assert versions == [m[0] for m in MIGRATIONS]
+
+
+def test_a_database_from_before_item_digests_gains_the_column_and_keeps_its_feeds(store: SqlStore) -> None:
+    """Migration 15 on a database made by an earlier briefbot (feeds without item_digests)."""
+    feed, _ = store.add_feed("https://news.example/rss", topic=None, title=None, now=NOW)
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE feeds DROP COLUMN item_digests"))
+        conn.execute(text("DELETE FROM schema_version WHERE version >= 15"))
+    assert migrate(store.engine)[0] == 15
+    feed.item_digests = "0123456789abcdef fedcba9876543210"
+    store.store_entries(feed, [entry("a", "https://news.example/a")], now=NOW, backfill=True)
+    (stored,) = store.list_feeds()
+    assert stored.url == feed.url and stored.item_digests == feed.item_digests
 
 
 def test_a_database_newer_than_the_code_is_refused(db_url: str) -> None:
