@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from types import TracebackType
+from typing import TypeAlias
 from urllib.parse import urljoin
 
 import h11
@@ -151,6 +152,8 @@ class _Connection:
 
 
 _OriginKey = tuple[bytes, bytes, int]
+# a request waiting for a connection: resolved with it (and its opening slot, if new)
+_Waiter: TypeAlias = "asyncio.Future[tuple[_Connection, _OpeningSlot | None]]"
 
 
 CONNECT_RACE_AFTER = 0.1  # seconds before a second connection attempt joins a slow first one
@@ -233,7 +236,7 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         self._keepalive = keepalive_expiry
         self._idle: dict[_OriginKey, list[_Connection]] = {}
         self._opening: dict[_OriginKey, _OpeningPace] = {}
-        self._waiters: dict[_OriginKey, deque[asyncio.Future[tuple[_Connection, _OpeningSlot | None]]]] = {}
+        self._waiters: dict[_OriginKey, deque[_Waiter]] = {}
         self._openings: dict[_OriginKey, int] = {}  # openings under way or queued, per origin
         self._connecting: dict[_OriginKey, int] = {}  # of which in their handshake
         self._idle_count = 0
@@ -271,8 +274,7 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
         dropped by a server whose accept queue was full holds up nobody while other
         connections come free.
         """
-        waiter: asyncio.Future[tuple[_Connection, _OpeningSlot | None]]
-        waiter = asyncio.get_running_loop().create_future()
+        waiter: _Waiter = asyncio.get_running_loop().create_future()
         line = self._waiters.setdefault(key, deque())
         line.append(waiter)
         if self._openings.get(key, 0) < self._waiting(key):
@@ -322,22 +324,27 @@ class KeepAlivePool(httpcore.AsyncConnectionPool):
 
     def _hand_over(self, key: _OriginKey, connection: _Connection, slot: _OpeningSlot | None) -> bool:
         """Give ``connection`` to the first request waiting for ``key``; False if none waits."""
-        line = self._waiters.get(key)
-        while line:
-            waiter = line.popleft()
-            if not waiter.done():
-                waiter.set_result((connection, slot))
-                return True
-        return False
+        waiter = self._next_in_line(key)
+        if waiter is not None:
+            waiter.set_result((connection, slot))
+        return waiter is not None
 
     def _fail_first(self, key: _OriginKey, error: Exception) -> None:
         """A connect failed: the first request in line gets the error (its connect, in effect)."""
+        waiter = self._next_in_line(key)
+        if waiter is not None:
+            waiter.set_exception(error)
+
+    def _next_in_line(
+        self, key: _OriginKey
+    ) -> asyncio.Future[tuple[_Connection, _OpeningSlot | None]] | None:
+        """The first request still waiting for ``key``, taken out of the line; None if none waits."""
         line = self._waiters.get(key)
         while line:
             waiter = line.popleft()
             if not waiter.done():
-                waiter.set_exception(error)
-                return
+                return waiter
+        return None
 
     def _opening_pace(self, key: _OriginKey) -> _OpeningPace:
         """How fast new connections to one origin may open; see :class:`_OpeningPace`."""

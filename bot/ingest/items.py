@@ -14,14 +14,12 @@ whole.
 from __future__ import annotations
 
 import hashlib
-import re
 import xml.parsers.expat
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 _ROOTS = frozenset({"rss", "rdf", "feed", "channel"})  # local names that hold items
 _ITEMS = frozenset({"item", "entry"})
-_LEAD_IN = re.compile(rb"(\xef\xbb\xbf)?[ \t\r\n]*")  # UTF-8 BOM, then whitespace
 _DIGEST_BYTES = 8  # 64 bits: a collision among one feed's items is not a practical concern
 
 
@@ -63,17 +61,12 @@ class ItemLayout:
 
 
 def item_layout(body: bytes) -> ItemLayout | None:
-    """The layout of an RSS or Atom document, or None if expat cannot read it or it has no
+    """The layout of an RSS or Atom document as the parser reads it (after
+    ``bot.ingest.parse.without_lead_in``), or None if expat cannot read it or it has no
     items directly under its root or channel."""
-    # Whitespace before the XML declaration, which the parser drops too (parse_feed).
-    lead_in = _LEAD_IN.match(body)
-    assert lead_in is not None  # the pattern matches the empty string
-    bom = lead_in.group(1) or b""
-    shift = lead_in.end() - len(bom)
-    spans = _spans(bom + body[lead_in.end() :] if shift else body)
+    spans = _spans(body)
     if spans is None:
         return None
-    spans = [(start + shift, end + shift) if start >= len(bom) else (start, end) for start, end in spans]
     return ItemLayout(tuple(spans), tuple(_digest(body[s:e]) for s, e in spans))
 
 

@@ -172,20 +172,29 @@ def parse_feed(body: bytes, url: str, headers: Mapping[str, str] | None = None) 
     problem (malformed XML, a wrong charset) is reported in ``ParsedFeed.warning``.
     """
     hdrs = {k.lower(): v for k, v in (headers or {}).items()}
-    lead_in = _LEAD_IN.match(body)
-    assert lead_in is not None  # the pattern matches the empty string
-    first = body[lead_in.end() : lead_in.end() + 1]
+    document = without_lead_in(body)
+    first = document[len(_BOM) : len(_BOM) + 1] if document.startswith(_BOM) else document[:1]
     if not first:
         raise ParseError("the response body is empty")
     if first == b"{" or (first != b"<" and "json" in hdrs.get("content-type", "").lower()):
         return _parse_json(body, url)
-    if lead_in.end() > len(lead_in.group(1) or b""):
-        # Whitespace before the XML declaration makes expat reject the document and
-        # feedparser fall back to its slower, looser parser.
-        body = (lead_in.group(1) or b"") + body[lead_in.end() :]
-    return _parse_xml(body, url, hdrs)
+    return _parse_xml(document, url, hdrs)
 
 
+def without_lead_in(body: bytes) -> bytes:
+    """``body`` without the whitespace before its first character (a UTF-8 BOM is kept).
+
+    Whitespace before the XML declaration makes expat reject the document and feedparser
+    fall back to its slower, looser parser; :func:`parse_feed` reads XML without it, and
+    so must anything that counts byte offsets into what it reads (``bot.ingest.items``).
+    """
+    lead_in = _LEAD_IN.match(body)
+    assert lead_in is not None  # the pattern matches the empty string
+    bom = lead_in.group(1) or b""
+    return bom + body[lead_in.end() :] if lead_in.end() > len(bom) else body
+
+
+_BOM = b"\xef\xbb\xbf"
 _LEAD_IN = re.compile(rb"(\xef\xbb\xbf)?[ \t\r\n]*")  # UTF-8 BOM, then whitespace
 
 

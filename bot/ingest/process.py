@@ -7,7 +7,7 @@ from datetime import datetime
 from bot.core.models import Feed
 from bot.core.ports import FeedStore
 from bot.ingest.items import item_layout
-from bot.ingest.parse import parse_feed
+from bot.ingest.parse import parse_feed, without_lead_in
 
 
 def ingest_body(
@@ -26,6 +26,7 @@ def ingest_body(
     :mod:`bot.ingest.items`); the digests of this body's items are stored with the state.
     Returns the number of new articles; raises ParseError when the body is no feed.
     """
+    body = without_lead_in(body)  # as parse_feed reads it, so the item offsets fit
     layout = item_layout(body)
     fresh = layout.new_items(feed.item_digests) if layout is not None else None
     feed.item_digests = layout.encode() if layout is not None else None
