@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -229,13 +229,17 @@ def parse(text: str) -> Command:
 
 def is_admin(ctx: CommandContext, admins: Sequence[str]) -> bool:
     """True for the platform's own admins and for ``PLATFORM:USER_ID`` entries of ``admins``."""
-    if ctx.is_platform_admin:
-        return True
+    return ctx.is_platform_admin or ctx.user_id in admin_users(admins, ctx.platform)
+
+
+def admin_users(admins: Iterable[str], platform: str) -> list[str]:
+    """The user ids of the ``BRIEFBOT_ADMINS`` entries (``PLATFORM:USER_ID``) on ``platform``."""
+    users = []
     for entry in admins:
-        platform, sep, user = entry.strip().partition(":")
-        if sep and platform.strip().lower() == ctx.platform.lower() and user.strip() == ctx.user_id:
-            return True
-    return False
+        name, sep, user = entry.strip().partition(":")
+        if sep and name.strip().lower() == platform.lower() and user.strip():
+            users.append(user.strip())
+    return list(dict.fromkeys(users))
 
 
 def neutral(text: str) -> str:

@@ -57,6 +57,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.core.alerts import Alerter, AlertReport, interest_filter, person_destination
 from bot.core.analysis import AnalyzeReport
 from bot.core.briefing import Briefing, briefing_from_json
+from bot.core.commands import admin_users
 from bot.core.delivery import (
     NOTICE,
     Delivery,
@@ -448,16 +449,6 @@ class BotScheduler:
         remembered = delivered_briefing(row.payload)
         if remembered is not None:
             self.service.briefings.record_briefing(*remembered, key=row.key)
-
-
-def admin_users(admins: Iterable[str], platform: str) -> list[str]:
-    """The user ids of the ``BRIEFBOT_ADMINS`` entries (``PLATFORM:USER_ID``) on ``platform``."""
-    users = []
-    for entry in admins:
-        name, sep, user = entry.strip().partition(":")
-        if sep and name.strip().lower() == platform and user.strip():
-            users.append(user.strip())
-    return list(dict.fromkeys(users))
 
 
 def digest_payload(channel: Channel, briefing: Briefing) -> dict[str, Any]:
